@@ -1,0 +1,1 @@
+//! The embedded builder: recipe -> image. Prints nothing.
