@@ -1,0 +1,10 @@
+//! verify-release: check that a released OS image really comes from its published source.
+//!
+//! The pipeline (see [`pipeline::run`]) is resolve → fetch → authenticate → source →
+//! rebuild → compare → report; each stage lives in its own module with its own error type.
+
+pub mod cli;
+pub mod exit;
+pub mod pipeline;
+pub mod report;
+pub mod untrusted;
