@@ -3,8 +3,10 @@
 //! The pipeline (see [`pipeline::run`]) is resolve → fetch → authenticate → source →
 //! rebuild → compare → report; each stage lives in its own module with its own error type.
 
+pub mod authenticate;
 pub mod cli;
 pub mod exit;
 pub mod pipeline;
+pub mod release;
 pub mod report;
 pub mod untrusted;
