@@ -96,6 +96,12 @@ pub fn assert_same(what: &str, oracle: &[u8], ours: &[u8]) {
     if oracle == ours {
         return;
     }
+    let keep = std::env::temp_dir().join(format!(
+        "squashfs-mismatch-{}",
+        what.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    let _ = std::fs::write(keep.with_extension("oracle"), oracle);
+    let _ = std::fs::write(keep.with_extension("ours"), ours);
     let first = oracle
         .iter()
         .zip(ours)
@@ -103,12 +109,13 @@ pub fn assert_same(what: &str, oracle: &[u8], ours: &[u8]) {
         .unwrap_or(oracle.len().min(ours.len()));
     panic!(
         "{what}: images differ; oracle {} bytes, ours {} bytes, first difference at offset {first} \
-         (oracle {:?}, ours {:?}), in the oracle's {}",
+         (oracle {:?}, ours {:?}), in the oracle's {}; both kept as {}.{{oracle,ours}}",
         oracle.len(),
         ours.len(),
         oracle.get(first),
         ours.get(first),
-        table_hint(oracle, first)
+        table_hint(oracle, first),
+        keep.display()
     );
 }
 
