@@ -1,0 +1,446 @@
+//! File identifiers: the ISO 9660 level 3 names and Joliet names xorriso 1.5.4
+//! derives from a POSIX name with `-l -iso-level 3 -J -joliet-long` and its default
+//! compliance flags (upper case d-characters, forced dot for files, dots allowed in
+//! directory names, no Joliet forced dots, 103 Joliet characters).
+//!
+//! Input names are taken as UTF-8 (what xorriso sees under a UTF-8 locale).
+
+use std::collections::HashSet;
+
+/// Longest Joliet name (in UTF-16 code units) with `-joliet-long`.
+pub const JOLIET_MAX: usize = 103;
+/// Limit used when resolving ISO name collisions (level 2/3 without `long_names`).
+const ISO_MANGLE_MAX: usize = 31;
+
+/// Why a name cannot be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameProblem {
+    NotUtf8,
+    OutsideBmp,
+    Empty,
+    TooLong,
+    TooManyCollisions,
+}
+
+/// The name as a string of chars, or a problem. Non-ASCII chars each become one
+/// `_` in the ISO name (iconv to ASCII replaces each unconvertible character).
+fn decode(name: &[u8]) -> Result<Vec<char>, NameProblem> {
+    let s = std::str::from_utf8(name).map_err(|_| NameProblem::NotUtf8)?;
+    Ok(s.chars().collect())
+}
+
+fn ascii_of(chars: &[char]) -> Vec<u8> {
+    chars
+        .iter()
+        .map(|&c| if c.is_ascii() { c as u8 } else { b'_' })
+        .collect()
+}
+
+fn d_char(c: u8) -> u8 {
+    let u = c.to_ascii_uppercase();
+    if u.is_ascii_digit() || u.is_ascii_uppercase() || u == b'_' {
+        u
+    } else {
+        b'_'
+    }
+}
+
+/// ISO 9660 file identifier (without `;1`) for a regular file or symlink:
+/// at most 30 characters plus a mandatory dot; the extension is cut to 3 when
+/// the whole name is longer than 31.
+pub fn iso_file_name(name: &[u8]) -> Result<Vec<u8>, NameProblem> {
+    let src = ascii_of(&decode(name)?);
+    let dot = src.iter().rposition(|&c| c == b'.');
+    let (lname, lnname, lnext) = match dot {
+        Some(d) if d + 1 < src.len() => {
+            let lext = src.len() - d - 1;
+            let lname = d;
+            let lnext = if src.len() > 31 && lext > 3 {
+                if lname < 27 {
+                    30 - lname
+                } else {
+                    3
+                }
+            } else {
+                lext
+            };
+            let lnname = if src.len() > 31 { 30 - lnext } else { lname };
+            (lname, lnname, lnext)
+        }
+        _ => (src.len(), src.len().min(30), 0),
+    };
+    if lnname == 0 && lnext == 0 {
+        return Err(NameProblem::Empty);
+    }
+    let mut out: Vec<u8> = src[..lnname].iter().map(|&c| d_char(c)).collect();
+    out.push(b'.');
+    if lnext > 0 {
+        out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| d_char(c)));
+    }
+    Ok(out)
+}
+
+/// ISO 9660 directory identifier: like a file name limited to 30 characters,
+/// without a forced dot (dots are kept as extension separators).
+pub fn iso_dir_name(name: &[u8]) -> Result<Vec<u8>, NameProblem> {
+    let src = ascii_of(&decode(name)?);
+    let len = 30usize;
+    let dot = src.iter().rposition(|&c| c == b'.');
+    let (lname, lnname, lnext) = match dot {
+        Some(d) if d + 1 < src.len() => {
+            let lext = src.len() - d - 1;
+            let lname = d;
+            let lnext = if src.len() > len + 1 && lext > 3 {
+                if lname < len - 3 {
+                    len - lname
+                } else {
+                    3
+                }
+            } else {
+                lext
+            };
+            let lnname = if src.len() > len + 1 {
+                len - lnext
+            } else {
+                lname
+            };
+            (lname, lnname, lnext)
+        }
+        _ => (src.len(), src.len().min(len), 0),
+    };
+    if lnname == 0 && lnext == 0 {
+        return Err(NameProblem::Empty);
+    }
+    let mut out: Vec<u8> = src[..lnname].iter().map(|&c| map_r(c)).collect();
+    if lnext > 0 {
+        out.push(b'.');
+        out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| map_r(c)));
+    }
+    Ok(out)
+}
+
+/// Character mapping of the relaxed-name path with no relaxation.
+fn map_r(c: u8) -> u8 {
+    if c == b'/' {
+        return b'_';
+    }
+    d_char(c)
+}
+
+fn to_ucs2(chars: &[char]) -> Result<Vec<u16>, NameProblem> {
+    chars
+        .iter()
+        .map(|&c| {
+            let v = c as u32;
+            if v > 0xffff {
+                Err(NameProblem::OutsideBmp)
+            } else {
+                Ok(v as u16)
+            }
+        })
+        .collect()
+}
+
+fn valid_j(c: u16) -> bool {
+    c >= 0x20 && !matches!(c, 0x2a | 0x2f | 0x3a | 0x3b | 0x3f | 0x5c)
+}
+
+fn j_map(c: u16) -> u16 {
+    if valid_j(c) {
+        c
+    } else {
+        b'_' as u16
+    }
+}
+
+/// A cut between a high surrogate and its partner leaves `_`.
+fn fix_split(v: &mut [u16], idx: usize) {
+    if let Some(c) = v.get_mut(idx) {
+        if (*c >> 8) & 0xfc == 0xd8 {
+            *c = b'_' as u16;
+        }
+    }
+}
+
+/// Joliet identifier of a file (no forced dot, no version).
+pub fn joliet_file_name(name: &[u8]) -> Result<Vec<u16>, NameProblem> {
+    let src = to_ucs2(&decode(name)?)?;
+    let max = JOLIET_MAX;
+    let dot = src.iter().rposition(|&c| c == b'.' as u16);
+    let (lname, lnname, lnext) = match dot {
+        Some(d) if d + 1 < src.len() => {
+            let lext = src.len() - d - 1;
+            let lname = d;
+            let lnext = if src.len() > max + 1 && lext > 3 {
+                if lname < max - 3 {
+                    max - lname
+                } else {
+                    3
+                }
+            } else {
+                lext
+            };
+            let lnname = if src.len() > max + 1 {
+                max - lnext
+            } else {
+                lname
+            };
+            (lname, lnname, lnext)
+        }
+        _ => (src.len(), src.len().min(max), 0),
+    };
+    if lnname == 0 && lnext == 0 {
+        return Err(NameProblem::Empty);
+    }
+    let mut out: Vec<u16> = src[..lnname].iter().map(|&c| j_map(c)).collect();
+    if !out.is_empty() {
+        let l = out.len() - 1;
+        fix_split(&mut out, l);
+    }
+    if lnext == 0 {
+        return Ok(out);
+    }
+    out.push(b'.' as u16);
+    out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| j_map(c)));
+    let l = out.len() - 1;
+    fix_split(&mut out, l);
+    Ok(out)
+}
+
+/// Joliet identifier of a directory.
+pub fn joliet_dir_name(name: &[u8]) -> Result<Vec<u16>, NameProblem> {
+    let src = to_ucs2(&decode(name)?)?;
+    if src.is_empty() {
+        return Err(NameProblem::Empty);
+    }
+    let len = src.len().min(JOLIET_MAX);
+    let mut out: Vec<u16> = src[..len].iter().map(|&c| j_map(c)).collect();
+    fix_split(&mut out, len - 1);
+    Ok(out)
+}
+
+/// Makes the ISO names of one directory unique the way libisofs does: every member
+/// of a group of equal names gets a decimal number inserted before its extension,
+/// the lowest number not yet taken. `names[i]` is (name, is_dir); the slice must be
+/// sorted by name (stable from the original order). Returns true if a name changed.
+pub fn mangle_iso(names: &mut [(Vec<u8>, bool)]) -> Result<bool, NameProblem> {
+    let mut table: HashSet<Vec<u8>> = names.iter().map(|n| n.0.clone()).collect();
+    let mut changed = false;
+    let n = names.len();
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && names[j + 1].0 == names[i].0 {
+            j += 1;
+        }
+        if j == i {
+            i += 1;
+            continue;
+        }
+        let mut digits = 1usize;
+        loop {
+            if digits >= 8 {
+                return Err(NameProblem::TooManyCollisions);
+            }
+            let mut full: Vec<u8> = names[i].0.clone();
+            full.truncate(39);
+            let dot = full.iter().rposition(|&c| c == b'.');
+            let (base, ext): (Vec<u8>, Option<Vec<u8>>) = match dot {
+                Some(d) => {
+                    let mut ext = full[d + 1..].to_vec();
+                    let mut extlen = ext.len() as isize;
+                    let mut max = ISO_MANGLE_MAX as isize - extlen - 1 - digits as isize;
+                    if max <= 0 {
+                        if extlen + max > 3 {
+                            extlen = extlen + max - 1;
+                            ext.truncate(extlen as usize);
+                            max = ISO_MANGLE_MAX as isize - extlen - 1 - digits as isize;
+                        } else {
+                            return Err(NameProblem::TooManyCollisions);
+                        }
+                    }
+                    let mut base = full[..d].to_vec();
+                    if (max as usize) < base.len() {
+                        base.truncate(max as usize);
+                    }
+                    (base, Some(ext))
+                }
+                None => {
+                    let max = ISO_MANGLE_MAX - digits;
+                    let mut base = full.clone();
+                    base.truncate(max);
+                    (base, None)
+                }
+            };
+            let mut ok = true;
+            let mut change: u64 = 0;
+            let limit = 10u64.pow(digits as u32);
+            for k in i..=j {
+                let cand = loop {
+                    let mut t = base.clone();
+                    t.extend(format!("{:0width$}", change, width = digits).bytes());
+                    if let Some(e) = &ext {
+                        t.push(b'.');
+                        t.extend_from_slice(e);
+                    }
+                    change += 1;
+                    if change > limit {
+                        ok = false;
+                        break None;
+                    }
+                    if !table.contains(&t) {
+                        break Some(t);
+                    }
+                };
+                match cand {
+                    Some(t) => {
+                        let old = std::mem::replace(&mut names[k].0, t.clone());
+                        table.remove(&old);
+                        table.insert(t);
+                        changed = true;
+                    }
+                    None => break,
+                }
+            }
+            if ok {
+                break;
+            }
+            digits += 1;
+        }
+        i = j + 1;
+    }
+    Ok(changed)
+}
+
+/// The Joliet counterpart of [`mangle_iso`] (103 characters, dots only separate
+/// extensions of files).
+pub fn mangle_joliet(names: &mut [(Vec<u16>, bool)]) -> Result<bool, NameProblem> {
+    let mut table: HashSet<Vec<u16>> = names.iter().map(|n| n.0.clone()).collect();
+    let mut changed = false;
+    let n = names.len();
+    let maxchar = JOLIET_MAX as isize;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && names[j + 1].0 == names[i].0 {
+            j += 1;
+        }
+        if j == i {
+            i += 1;
+            continue;
+        }
+        let mut digits = 1usize;
+        loop {
+            if digits >= 8 {
+                return Err(NameProblem::TooManyCollisions);
+            }
+            let full = names[i].0.clone();
+            let is_dir = names[i].1;
+            let dot = full.iter().rposition(|&c| c == b'.' as u16);
+            let (base, ext): (Vec<u16>, Vec<u16>) = match dot {
+                Some(d) if !is_dir => {
+                    let mut ext = full[d + 1..].to_vec();
+                    let mut base = full[..d].to_vec();
+                    let mut max = maxchar - ext.len() as isize - digits as isize;
+                    if max <= 0 {
+                        max = (d > 0) as isize;
+                        let extlen = maxchar - max - digits as isize;
+                        if extlen < 3 {
+                            return Err(NameProblem::TooManyCollisions);
+                        }
+                        ext.truncate(extlen as usize);
+                    }
+                    if (max as usize) < base.len() {
+                        base.truncate(max as usize);
+                    }
+                    (base, ext)
+                }
+                _ => {
+                    let max = (maxchar - digits as isize) as usize;
+                    let mut base = full.clone();
+                    base.truncate(max);
+                    (base, Vec::new())
+                }
+            };
+            let mut ok = true;
+            let mut change: u64 = 0;
+            let limit = 10u64.pow(digits as u32);
+            for k in i..=j {
+                let cand = loop {
+                    let mut t = base.clone();
+                    t.extend(
+                        format!("{:0width$}", change, width = digits)
+                            .bytes()
+                            .map(u16::from),
+                    );
+                    if !ext.is_empty() {
+                        t.push(b'.' as u16);
+                        t.extend_from_slice(&ext);
+                    }
+                    change += 1;
+                    if change > limit {
+                        ok = false;
+                        break None;
+                    }
+                    if !table.contains(&t) {
+                        break Some(t);
+                    }
+                };
+                match cand {
+                    Some(t) => {
+                        let old = std::mem::replace(&mut names[k].0, t.clone());
+                        table.remove(&old);
+                        table.insert(t);
+                        changed = true;
+                    }
+                    None => break,
+                }
+            }
+            if ok {
+                break;
+            }
+            digits += 1;
+        }
+        i = j + 1;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(iso_file_name(b"f.txt").unwrap(), b"F.TXT");
+        assert_eq!(iso_file_name(b"empty").unwrap(), b"EMPTY.");
+        assert_eq!(iso_file_name(b".bashrc").unwrap(), b".BASHRC");
+        assert_eq!(iso_file_name(b"a.b.c").unwrap(), b"A_B.C");
+        assert_eq!(iso_file_name("é.txt".as_bytes()).unwrap(), b"_.TXT");
+        let long = iso_file_name(b"abcdefghijklmnopqrstuvwxyz0123456789.longext").unwrap();
+        assert_eq!(long, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0.LON");
+    }
+
+    #[test]
+    fn dir_names() {
+        assert_eq!(iso_dir_name(b"a").unwrap(), b"A");
+        assert_eq!(iso_dir_name(b"a.d").unwrap(), b"A.D");
+    }
+
+    #[test]
+    fn collisions_get_numbers() {
+        let mut v = vec![(b"A.TXT".to_vec(), false), (b"A.TXT".to_vec(), false)];
+        mangle_iso(&mut v).unwrap();
+        assert_eq!(v[0].0, b"A0.TXT");
+        assert_eq!(v[1].0, b"A1.TXT");
+    }
+
+    #[test]
+    fn joliet_keeps_case_and_drops_nothing_short() {
+        let j = joliet_file_name(b"Hello.txt").unwrap();
+        assert_eq!(String::from_utf16(&j).unwrap(), "Hello.txt");
+        let j = joliet_file_name(b"noext").unwrap();
+        assert_eq!(String::from_utf16(&j).unwrap(), "noext");
+        assert!(joliet_file_name(b"\xff").is_err());
+    }
+}
