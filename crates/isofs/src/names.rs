@@ -45,46 +45,25 @@ fn d_char(c: u8) -> u8 {
     }
 }
 
-/// ISO 9660 file identifier (without `;1`) for a regular file or symlink:
-/// at most 30 characters plus a mandatory dot; the extension is cut to 3 when
-/// the whole name is longer than 31.
-pub fn iso_file_name(name: &[u8]) -> Result<Vec<u8>, NameProblem> {
-    let src = ascii_of(&decode(name)?);
-    let dot = src.iter().rposition(|&c| c == b'.');
-    let (lname, lnname, lnext) = match dot {
-        Some(d) if d + 1 < src.len() => {
-            let lext = src.len() - d - 1;
-            let lname = d;
-            let lnext = if src.len() > 31 && lext > 3 {
-                if lname < 27 {
-                    30 - lname
-                } else {
-                    3
-                }
-            } else {
-                lext
-            };
-            let lnname = if src.len() > 31 { 30 - lnext } else { lname };
-            (lname, lnname, lnext)
-        }
-        _ => (src.len(), src.len().min(30), 0),
-    };
-    if lnname == 0 && lnext == 0 {
-        return Err(NameProblem::Empty);
-    }
-    let mut out: Vec<u8> = src[..lnname].iter().map(|&c| d_char(c)).collect();
-    out.push(b'.');
-    if lnext > 0 {
-        out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| d_char(c)));
-    }
-    Ok(out)
-}
-
-/// ISO 9660 directory identifier: like a file name limited to 30 characters,
-/// without a forced dot (dots are kept as extension separators).
-pub fn iso_dir_name(name: &[u8]) -> Result<Vec<u8>, NameProblem> {
+/// ISO 9660 level 3 identifier (without `;1`): at most 30 characters plus the
+/// dot; the extension is cut to 3 characters when the whole name is longer than 31.
+/// Files always get a dot, directories only before an extension. `full_ascii`
+/// (what xorriso enables when the last El Torito image is patched with a boot info
+/// table) keeps every ASCII character as is; otherwise names are upper-cased
+/// d-characters.
+pub fn iso_name(name: &[u8], is_dir: bool, full_ascii: bool) -> Result<Vec<u8>, NameProblem> {
     let src = ascii_of(&decode(name)?);
     let len = 30usize;
+    let forcedot = !is_dir;
+    let map = |c: u8| -> u8 {
+        if c == b'/' {
+            b'_'
+        } else if full_ascii {
+            c
+        } else {
+            d_char(c)
+        }
+    };
     let dot = src.iter().rposition(|&c| c == b'.');
     let (lname, lnname, lnext) = match dot {
         Some(d) if d + 1 < src.len() => {
@@ -111,20 +90,14 @@ pub fn iso_dir_name(name: &[u8]) -> Result<Vec<u8>, NameProblem> {
     if lnname == 0 && lnext == 0 {
         return Err(NameProblem::Empty);
     }
-    let mut out: Vec<u8> = src[..lnname].iter().map(|&c| map_r(c)).collect();
-    if lnext > 0 {
+    let mut out: Vec<u8> = src[..lnname].iter().map(|&c| map(c)).collect();
+    if lnext > 0 || forcedot {
         out.push(b'.');
-        out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| map_r(c)));
+    }
+    if lnext > 0 {
+        out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| map(c)));
     }
     Ok(out)
-}
-
-/// Character mapping of the relaxed-name path with no relaxation.
-fn map_r(c: u8) -> u8 {
-    if c == b'/' {
-        return b'_';
-    }
-    d_char(c)
 }
 
 fn to_ucs2(chars: &[char]) -> Result<Vec<u16>, NameProblem> {
@@ -410,21 +383,28 @@ pub fn mangle_joliet(names: &mut [(Vec<u16>, bool)]) -> Result<bool, NameProblem
 mod tests {
     use super::*;
 
+    fn f(n: &[u8]) -> Vec<u8> {
+        iso_name(n, false, false).unwrap()
+    }
+
     #[test]
     fn file_names() {
-        assert_eq!(iso_file_name(b"f.txt").unwrap(), b"F.TXT");
-        assert_eq!(iso_file_name(b"empty").unwrap(), b"EMPTY.");
-        assert_eq!(iso_file_name(b".bashrc").unwrap(), b".BASHRC");
-        assert_eq!(iso_file_name(b"a.b.c").unwrap(), b"A_B.C");
-        assert_eq!(iso_file_name("é.txt".as_bytes()).unwrap(), b"_.TXT");
-        let long = iso_file_name(b"abcdefghijklmnopqrstuvwxyz0123456789.longext").unwrap();
+        assert_eq!(f(b"f.txt"), b"F.TXT");
+        assert_eq!(f(b"empty"), b"EMPTY.");
+        assert_eq!(f(b".bashrc"), b".BASHRC");
+        assert_eq!(f(b"a.b.c"), b"A_B.C");
+        assert_eq!(f("é.txt".as_bytes()), b"_.TXT");
+        let long = f(b"abcdefghijklmnopqrstuvwxyz0123456789.longext");
         assert_eq!(long, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0.LON");
+        assert_eq!(iso_name(b"a.b.c", false, true).unwrap(), b"a.b.c");
+        assert_eq!(iso_name(b"vmlinuz", false, true).unwrap(), b"vmlinuz.");
     }
 
     #[test]
     fn dir_names() {
-        assert_eq!(iso_dir_name(b"a").unwrap(), b"A");
-        assert_eq!(iso_dir_name(b"a.d").unwrap(), b"A.D");
+        assert_eq!(iso_name(b"a", true, false).unwrap(), b"A");
+        assert_eq!(iso_name(b"a.d", true, false).unwrap(), b"A.D");
+        assert_eq!(iso_name(b"isolinux", true, true).unwrap(), b"isolinux");
     }
 
     #[test]

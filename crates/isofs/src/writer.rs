@@ -98,6 +98,9 @@ struct Plan<'a> {
     total_blocks: u32,
     /// (index of bios image fsrc, index of efi image fsrc, catalog fsrc)
     boot: Option<BootPlan>,
+    /// xorriso relaxes ISO names to full ASCII when the last boot image given is
+    /// patched with a boot info table (the BIOS image, when no EFI image follows).
+    full_ascii: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -234,6 +237,7 @@ impl<'a> Plan<'a> {
             data_start: 0,
             total_blocks: 0,
             boot: None,
+            full_ascii: opts.boot.as_ref().is_some_and(|b| b.efi_image.is_none()),
         };
         let root_meta = meta_of(tree, tree.root);
         plan.iso.push(INode {
@@ -331,14 +335,16 @@ impl<'a> Plan<'a> {
                         gid: pm.gid,
                         mtime: self.opts.modification_time,
                     };
-                    let name = names::iso_file_name(&rr).map_err(|p| bad_name(&child_path, p))?;
+                    let name = names::iso_name(&rr, false, self.full_ascii)
+                        .map_err(|p| bad_name(&child_path, p))?;
                     (name, Kind::File { fsrc: usize::MAX }, meta)
                 }
                 Some(id) => {
                     let meta = meta_of(self.tree, id);
                     match &self.tree.node(id).kind {
                         NodeKind::Dir { .. } => (
-                            names::iso_dir_name(&rr).map_err(|p| bad_name(&child_path, p))?,
+                            names::iso_name(&rr, true, self.full_ascii)
+                                .map_err(|p| bad_name(&child_path, p))?,
                             Kind::Dir {
                                 children: Vec::new(),
                                 block: 0,
@@ -355,13 +361,15 @@ impl<'a> Plan<'a> {
                                 });
                             }
                             (
-                                names::iso_file_name(&rr).map_err(|p| bad_name(&child_path, p))?,
+                                names::iso_name(&rr, false, self.full_ascii)
+                                    .map_err(|p| bad_name(&child_path, p))?,
                                 Kind::File { fsrc: usize::MAX },
                                 meta,
                             )
                         }
                         NodeKind::Symlink { target } => (
-                            names::iso_file_name(&rr).map_err(|p| bad_name(&child_path, p))?,
+                            names::iso_name(&rr, false, self.full_ascii)
+                                .map_err(|p| bad_name(&child_path, p))?,
                             Kind::Symlink {
                                 target: target.clone(),
                             },
