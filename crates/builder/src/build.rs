@@ -1,0 +1,339 @@
+//! Running a recipe: stage the trees, write each SquashFS, write the image.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use fstree::{Node, NodeKind, Tree};
+use sha2::{Digest, Sha256};
+
+use crate::recipe::{relative_path, Recipe, RecipeError};
+
+/// Which part of the build a progress report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// The n-th `[[squashfs]]` section, with its path inside the image.
+    Squashfs { index: usize, path: String },
+    /// The ISO image.
+    Image,
+}
+
+/// Progress callback: stage, bytes done, bytes in all for that stage.
+pub type Progress<'a> = &'a mut dyn FnMut(&Stage, u64, u64);
+
+/// What a build produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub source_date_epoch: i64,
+    /// Recipe format the image was built to.
+    pub format: u32,
+    /// Each SquashFS made, with its path inside the image and its size.
+    pub squashfs: Vec<BuiltSquashfs>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuiltSquashfs {
+    pub path: String,
+    pub size: u64,
+}
+
+/// Why a build failed. Nothing is left at the output path when it does.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error(
+        "{key} {path} is not inside the source tree {root} (check for symlinks leaving the tree)"
+    )]
+    Escapes {
+        key: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
+    #[error("cannot stage {path}: {source}")]
+    Scan {
+        path: PathBuf,
+        #[source]
+        source: fstree::ScanError,
+    },
+    #[error("{key} {path:?} is not a regular file in the image tree")]
+    BootFile { key: String, path: String },
+    #[error("cannot place {path} in the image tree: {source}")]
+    Place {
+        path: String,
+        #[source]
+        source: fstree::InsertError,
+    },
+    #[error("isohybrid MBR template {path} must be at least 432 bytes (Debian's isolinux package has /usr/lib/ISOLINUX/isohdpfx.bin)")]
+    MbrTemplate { path: PathBuf },
+    #[error("cannot write the squashfs {path}: {source}")]
+    Squashfs {
+        path: String,
+        #[source]
+        source: squashfs::WriteError,
+    },
+    #[error("cannot write the image {path}: {source}")]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: isofs::WriteError,
+    },
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Builds the recipe of `source_dir` into `output` (default: the recipe's file name in
+/// `out_dir`). The image is written to `<output>.part` and renamed into place only when
+/// complete; intermediate SquashFS files live in a scratch folder next to it that is
+/// removed whatever happens.
+pub fn build(source_dir: &Path, output: &Path, progress: Progress) -> Result<Built, BuildError> {
+    let recipe = Recipe::load(source_dir)?;
+    let root = fs::canonicalize(source_dir).map_err(io(source_dir))?;
+    let scratch = scratch_dir(output)?;
+    let result = build_in(&recipe, &root, output, &scratch, progress);
+    let _ = fs::remove_dir_all(&scratch);
+    result
+}
+
+fn scratch_dir(output: &Path) -> Result<PathBuf, BuildError> {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let dir = parent.join(format!(".{name}.build-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    Ok(dir)
+}
+
+fn build_in(
+    recipe: &Recipe,
+    root: &Path,
+    output: &Path,
+    scratch: &Path,
+    progress: Progress,
+) -> Result<Built, BuildError> {
+    let epoch = recipe.source_date_epoch;
+    let image_root = inside(root, "image.tree", &recipe.image.tree)?;
+    let mut image_tree = stage(&image_root, epoch)?;
+    let template = Node {
+        kind: NodeKind::File {
+            source: PathBuf::new(),
+            size: 0,
+        },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: epoch,
+        nlink: 1,
+    };
+
+    let mut made = Vec::new();
+    for (index, sq) in recipe.squashfs.iter().enumerate() {
+        let tree = stage(
+            &inside(root, &format!("squashfs[{index}].tree"), &sq.tree)?,
+            epoch,
+        )?;
+        let file = scratch.join(format!("squashfs-{index}"));
+        let compression = match sq.compression.as_str() {
+            "gzip" => squashfs::Compression::Gzip,
+            _ => squashfs::Compression::Xz,
+        };
+        let mut opts = squashfs::Options::new(compression, epoch as u32);
+        if let Some(b) = sq.block_size {
+            opts.block_size = b;
+        }
+        let stage_id = Stage::Squashfs {
+            index,
+            path: sq.path.clone(),
+        };
+        let mut out = File::create(&file).map_err(io(&file))?;
+        let summary = squashfs::write(&tree, &mut out, &opts, &mut |d, t| {
+            progress(&stage_id, d, t)
+        })
+        .map_err(|source| BuildError::Squashfs {
+            path: sq.path.clone(),
+            source,
+        })?;
+        out.sync_all().map_err(io(&file))?;
+        drop(out);
+        image_tree
+            .insert_file(&sq.path, file, summary.image_size, &template)
+            .map_err(|source| BuildError::Place {
+                path: sq.path.clone(),
+                source,
+            })?;
+        made.push(BuiltSquashfs {
+            path: sq.path.clone(),
+            size: summary.image_size,
+        });
+    }
+
+    let boot = match &recipe.boot {
+        None => None,
+        Some(b) => Some(boot_options(b, root, &image_tree)?),
+    };
+    let opts = isofs::IsoOptions {
+        volume_id: recipe.image.volume_id.clone(),
+        application_id: recipe.image.application_id.clone(),
+        preparer_id: recipe.image.preparer_id.clone(),
+        publisher_id: recipe.image.publisher_id.clone(),
+        modification_time: epoch,
+        boot,
+    };
+    let part = part_path(output);
+    let result = write_image(&image_tree, &part, &opts, progress);
+    let (size, sha256) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    fs::rename(&part, output).map_err(|e| {
+        let _ = fs::remove_file(&part);
+        io(output)(e)
+    })?;
+    Ok(Built {
+        path: output.to_path_buf(),
+        size,
+        sha256,
+        source_date_epoch: epoch,
+        format: recipe.format,
+        squashfs: made,
+    })
+}
+
+fn part_path(output: &Path) -> PathBuf {
+    let mut s = output.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+/// Writes the image and hashes what was written (read back once: the writer seeks).
+fn write_image(
+    tree: &Tree,
+    part: &Path,
+    opts: &isofs::IsoOptions,
+    progress: Progress,
+) -> Result<(u64, String), BuildError> {
+    let file = File::create(part).map_err(io(part))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    isofs::write(tree, &mut out, opts, &mut |d, t| {
+        progress(&Stage::Image, d, t)
+    })
+    .map_err(|source| BuildError::Image {
+        path: part.to_path_buf(),
+        source,
+    })?;
+    let file = out.into_inner().map_err(|e| io(part)(e.into_error()))?;
+    file.sync_all().map_err(io(part))?;
+    drop(file);
+    hash_file(part)
+}
+
+/// Size and SHA-256 (lower-case hex) of a file.
+pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    let digest = h.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((n, hex))
+}
+
+/// Scans a tree and applies the recipe's staging rules.
+fn stage(dir: &Path, epoch: i64) -> Result<Tree, BuildError> {
+    let mut tree = Tree::scan(dir).map_err(|source| BuildError::Scan {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    tree.normalize(epoch);
+    Ok(tree)
+}
+
+/// `root/rel`, refusing anything that resolves outside `root`.
+fn inside(root: &Path, key: &str, rel: &str) -> Result<PathBuf, BuildError> {
+    let clean = relative_path(key, rel).map_err(|message| {
+        BuildError::Recipe(RecipeError::Invalid {
+            path: root.join("release.toml"),
+            message,
+        })
+    })?;
+    let joined = root.join(&clean);
+    let real = fs::canonicalize(&joined).map_err(io(&joined))?;
+    if !real.starts_with(root) {
+        return Err(BuildError::Escapes {
+            key: key.into(),
+            path: joined,
+            root: root.to_path_buf(),
+        });
+    }
+    Ok(real)
+}
+
+fn boot_options(
+    b: &crate::recipe::Boot,
+    root: &Path,
+    tree: &Tree,
+) -> Result<isofs::BootOptions, BuildError> {
+    let regular = |key: &str, p: &str| match tree.lookup(p).map(|id| &tree.node(id).kind) {
+        Some(NodeKind::File { .. }) => Ok(()),
+        _ => Err(BuildError::BootFile {
+            key: key.into(),
+            path: p.into(),
+        }),
+    };
+    regular("boot.bios_image", &b.bios_image)?;
+    if let Some(e) = &b.efi_image {
+        regular("boot.efi_image", e)?;
+    }
+    let isohybrid_mbr = match &b.isohybrid_mbr {
+        None => None,
+        Some(m) => {
+            let path = inside(root, "boot.isohybrid_mbr", m)?;
+            let mut bytes = Vec::new();
+            File::open(&path)
+                .and_then(|f| f.take(32 * 1024).read_to_end(&mut bytes))
+                .map_err(io(&path))?;
+            if bytes.len() < 432 {
+                return Err(BuildError::MbrTemplate { path });
+            }
+            Some(bytes)
+        }
+    };
+    Ok(isofs::BootOptions {
+        bios_image: b.bios_image.clone(),
+        catalog: b.catalog.clone(),
+        efi_image: b.efi_image.clone(),
+        isohybrid_mbr,
+    })
+}
