@@ -112,7 +112,6 @@ const NO_FRAG: Frag = Frag {
 /// What mksquashfs calls a `file_info`: where a file's data lives.
 struct FileRec {
     file_size: u64,
-    bytes: u64,
     blocks: Vec<u32>,
     digests: Vec<Digest>,
     start: u64,
@@ -562,7 +561,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
             Unit::Empty => {
                 self.recs.push(FileRec {
                     file_size: 0,
-                    bytes: 0,
                     blocks: Vec::new(),
                     digests: Vec::new(),
                     start: 0,
@@ -640,7 +638,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
                 let frag = self.recs[m].frag;
                 self.recs.push(FileRec {
                     file_size: size,
-                    bytes: 0,
                     blocks: Vec::new(),
                     digests: Vec::new(),
                     start: 0,
@@ -654,7 +651,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         let frag = self.fill_fragment(&data)?;
         self.recs.push(FileRec {
             file_size: size,
-            bytes: 0,
             blocks: Vec::new(),
             digests: Vec::new(),
             start: 0,
@@ -697,7 +693,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         let mut holding = !candidates.is_empty();
         let mut blocks = Vec::with_capacity(nblocks);
         let mut digests = Vec::with_capacity(nblocks);
-        let mut bytes = 0u64;
         let mut sparse = 0u64;
         let mut alloc = first.alloc;
         let mut unit = Some(first);
@@ -712,8 +707,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
             alloc = b.alloc;
             if b.c_byte == 0 {
                 sparse += b.read_size as u64;
-            } else {
-                bytes += b.stored.len() as u64;
             }
             blocks.push(b.c_byte);
             digests.push(b.digest);
@@ -747,7 +740,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
             let (mb, ms) = (self.recs[m].blocks.clone(), self.recs[m].start);
             self.recs.push(FileRec {
                 file_size: size,
-                bytes,
                 blocks: mb,
                 digests: Vec::new(),
                 start: ms,
@@ -759,7 +751,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         }
         self.recs.push(FileRec {
             file_size: size,
-            bytes,
             blocks,
             digests,
             start,
