@@ -4,6 +4,8 @@
 //! reported through [`emit_error`]: on stderr for people, and as a JSON document on
 //! stdout with `--json`, so a script always gets one parseable answer.
 
+pub mod authenticate;
+
 use std::io::Write;
 
 use serde_json::{json, Value};
