@@ -248,6 +248,7 @@ pub fn mangle_iso(names: &mut [(Vec<u8>, bool)]) -> Result<bool, NameProblem> {
             let mut ok = true;
             let mut change: u64 = 0;
             let limit = 10u64.pow(digits as u32);
+            #[allow(clippy::needless_range_loop)]
             for k in i..=j {
                 let cand = loop {
                     let mut t = base.clone();
@@ -338,6 +339,7 @@ pub fn mangle_joliet(names: &mut [(Vec<u16>, bool)]) -> Result<bool, NameProblem
             let mut ok = true;
             let mut change: u64 = 0;
             let limit = 10u64.pow(digits as u32);
+            #[allow(clippy::needless_range_loop)]
             for k in i..=j {
                 let cand = loop {
                     let mut t = base.clone();

@@ -347,6 +347,11 @@ impl Image {
         let len = le32(&root[10..14]);
         let tree = if joliet { "joliet" } else { "iso" };
         let mut seen: HashSet<u32> = HashSet::new();
+        // directories may overlap; never read more than twice the image (+ slack)
+        let mut budget = src
+            .size
+            .saturating_mul(2)
+            .saturating_add(MAX_DIR_BYTES as u64);
         let mut stack = vec![("".to_string(), lba, len, 0usize)];
         self.files.push(FileExtent {
             path: "/".into(),
@@ -372,6 +377,9 @@ impl Image {
                 ));
             }
             let off = lba as u64 * BLOCK;
+            budget = budget
+                .checked_sub(len as u64)
+                .ok_or_else(|| corrupt("directories overlap too much", off))?;
             let data = src.read(off, len as usize)?;
             let label = if path.is_empty() {
                 "/".to_string()

@@ -32,6 +32,7 @@ impl SuspInfo {
         }
     }
 
+    #[cfg(test)]
     pub fn sua_len(&self) -> usize {
         let l: usize = self.sua.iter().map(|f| f.len()).sum();
         l + (l % 2)
@@ -476,7 +477,6 @@ fn add_sl(info: &mut SuspInfo, comps: &[(Vec<u8>, bool)], to_ce: bool) {
     for i in 0..comps.len() {
         total += comps[i].0.len();
         if total > 250 {
-            total -= comps[i].0.len();
             let f = sl_field(
                 &comps[written..i]
                     .iter()

@@ -79,8 +79,6 @@ struct FileSrc {
     content: Content,
     size: u64,
     block: u32,
-    /// Image path, for messages.
-    path: String,
     boot_info_table: bool,
 }
 
@@ -478,7 +476,6 @@ impl<'a> Plan<'a> {
                         content: Content::Catalog,
                         size: BLOCK as u64,
                         block: 0,
-                        path: self.iso_path(k),
                         boot_info_table: false,
                     });
                     catalog_src = Some(self.fsrcs.len() - 1);
@@ -495,7 +492,6 @@ impl<'a> Plan<'a> {
                             content: Content::Disk(source.clone()),
                             size: *size,
                             block: 0,
-                            path: self.iso_path(k),
                             boot_info_table: false,
                         });
                         seen.insert(id, self.fsrcs.len() - 1);

@@ -5,7 +5,6 @@ use common::*;
 use std::path::Path;
 
 const ISOLINUX: &str = "/usr/lib/ISOLINUX/isolinux.bin";
-const ISOHDPFX: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
 
 fn isolinux() -> Vec<u8> {
     std::fs::read(ISOLINUX)
