@@ -78,4 +78,6 @@ pub enum WriteError {
     Boot { path: String, why: &'static str },
     #[error("the image would exceed the 32-bit block addresses of ISO 9660")]
     TooLarge,
+    #[error("{0} is not supported by this writer yet; build this image with xorriso")]
+    Unsupported(&'static str),
 }

@@ -222,6 +222,15 @@ fn tf_of(m: &Meta) -> Vec<u8> {
 
 impl<'a> Plan<'a> {
     fn build(tree: &'a Tree, opts: &'a IsoOptions) -> Result<Plan<'a>, WriteError> {
+        if opts
+            .boot
+            .as_ref()
+            .is_some_and(|b| b.isohybrid_mbr.is_some())
+        {
+            return Err(WriteError::Unsupported(
+                "an isohybrid MBR/GPT (-isohybrid-mbr -partition_offset 16)",
+            ));
+        }
         let mut plan = Plan {
             tree,
             opts,

@@ -55,3 +55,47 @@ fn bios_and_efi_boot_matches_xorriso() {
     ));
     check(&t, &o, None);
 }
+
+#[test]
+fn hybrid_is_refused_not_silently_wrong() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    live_tree(&t, true);
+    let tree = fstree::Tree::scan(&t).unwrap();
+    let mut o = opts("HYB", 1700000000);
+    o.boot = Some(boot(
+        "isolinux/isolinux.bin",
+        "isolinux/boot.cat",
+        Some("EFI/boot/efi.img"),
+        Some(vec![0u8; 432]),
+    ));
+    let mut out = std::io::Cursor::new(Vec::new());
+    let e = isofs::write(&tree, &mut out, &o, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("not supported"), "{e}");
+}
+
+#[test]
+fn bad_names_and_missing_boot_files_are_clear_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").unwrap();
+    let tree = fstree::Tree::scan(&t).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let e = isofs::write(&tree, &mut out, &opts("X", 0), &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("UTF-8"), "{e}");
+
+    let t2 = d.path().join("t2");
+    write_file(&t2, "isolinux/isolinux.cfg", b"x");
+    let tree = fstree::Tree::scan(&t2).unwrap();
+    let mut o = opts("X", 0);
+    o.boot = Some(boot(
+        "isolinux/isolinux.bin",
+        "isolinux/boot.cat",
+        None,
+        None,
+    ));
+    let e = isofs::write(&tree, &mut out, &o, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+}
