@@ -114,3 +114,15 @@ fn mtimes_other_than_epoch_and_ids_match_xorriso() {
     o.publisher_id = Some("Publisher <x@y>".into());
     check(&t, &o, None);
 }
+
+#[test]
+fn several_epochs_match_xorriso() {
+    for epoch in [0i64, 946684800, 2147483648, 4102444800] {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("t");
+        write_file(&t, "f", b"f");
+        write_file(&t, "s/g", b"");
+        touch_all(&t, epoch);
+        check(&t, &opts("EPOCHS", epoch), None);
+    }
+}
