@@ -6,8 +6,9 @@
 //! `xorriso -as mkisofs -R -r -J -joliet-long -l -cache-inodes -iso-level 3 -V …
 //! --modification-date=… [-b … -c … -no-emul-boot -boot-load-size 4 -boot-info-table]
 //! [-eltorito-alt-boot -e … -no-emul-boot -isohybrid-gpt-basdat]
-//! [-isohybrid-mbr … -partition_offset 16]` run with `SOURCE_DATE_EPOCH` set and a
-//! UTF-8 locale. See docs/iso9660.md for the layout rules.
+//! [-isohybrid-mbr … -partition_offset 16]` run with `SOURCE_DATE_EPOCH` set and
+//! `LC_ALL=C` (non-ASCII name bytes become `_` in ISO 9660 and Joliet names). See
+//! docs/iso9660.md for the layout rules.
 
 mod names;
 pub mod read;

@@ -3,7 +3,10 @@
 //! compliance flags (upper case d-characters, forced dot for files, dots allowed in
 //! directory names, no Joliet forced dots, 103 Joliet characters).
 //!
-//! Input names are taken as UTF-8 (what xorriso sees under a UTF-8 locale).
+//! Input names are taken as bytes in the C locale's character set (ASCII), which is
+//! how the recipe runs xorriso (`LC_ALL=C`): libisofs's iconv conversion fails on
+//! every byte of 0x80 or more and puts one `_` in its place, in the ISO 9660 name and
+//! in the Joliet name alike. Rock Ridge names keep the bytes as they are.
 
 use std::collections::HashSet;
 
@@ -15,24 +18,16 @@ const ISO_MANGLE_MAX: usize = 31;
 /// Why a name cannot be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameProblem {
-    NotUtf8,
-    OutsideBmp,
     Empty,
     TooLong,
     TooManyCollisions,
 }
 
-/// The name as a string of chars, or a problem. Non-ASCII chars each become one
-/// `_` in the ISO name (iconv to ASCII replaces each unconvertible character).
-fn decode(name: &[u8]) -> Result<Vec<char>, NameProblem> {
-    let s = std::str::from_utf8(name).map_err(|_| NameProblem::NotUtf8)?;
-    Ok(s.chars().collect())
-}
-
-fn ascii_of(chars: &[char]) -> Vec<u8> {
-    chars
-        .iter()
-        .map(|&c| if c.is_ascii() { c as u8 } else { b'_' })
+/// The name as xorriso sees it in the C locale: ASCII bytes stay, every other byte
+/// (each byte of a UTF-8 sequence, or a stray byte) becomes one `_`.
+fn ascii_of(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .map(|&c| if c.is_ascii() { c } else { b'_' })
         .collect()
 }
 
@@ -52,7 +47,7 @@ fn d_char(c: u8) -> u8 {
 /// table) keeps every ASCII character as is; otherwise names are upper-cased
 /// d-characters.
 pub fn iso_name(name: &[u8], is_dir: bool, full_ascii: bool) -> Result<Vec<u8>, NameProblem> {
-    let src = ascii_of(&decode(name)?);
+    let src = ascii_of(name);
     let len = 30usize;
     let forcedot = !is_dir;
     let map = |c: u8| -> u8 {
@@ -100,18 +95,9 @@ pub fn iso_name(name: &[u8], is_dir: bool, full_ascii: bool) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-fn to_ucs2(chars: &[char]) -> Result<Vec<u16>, NameProblem> {
-    chars
-        .iter()
-        .map(|&c| {
-            let v = c as u32;
-            if v > 0xffff {
-                Err(NameProblem::OutsideBmp)
-            } else {
-                Ok(v as u16)
-            }
-        })
-        .collect()
+/// UCS-2 of the C-locale name: one unit per byte.
+fn to_ucs2(name: &[u8]) -> Vec<u16> {
+    ascii_of(name).into_iter().map(u16::from).collect()
 }
 
 fn valid_j(c: u16) -> bool {
@@ -126,18 +112,9 @@ fn j_map(c: u16) -> u16 {
     }
 }
 
-/// A cut between a high surrogate and its partner leaves `_`.
-fn fix_split(v: &mut [u16], idx: usize) {
-    if let Some(c) = v.get_mut(idx) {
-        if (*c >> 8) & 0xfc == 0xd8 {
-            *c = b'_' as u16;
-        }
-    }
-}
-
 /// Joliet identifier of a file (no forced dot, no version).
 pub fn joliet_file_name(name: &[u8]) -> Result<Vec<u16>, NameProblem> {
-    let src = to_ucs2(&decode(name)?)?;
+    let src = to_ucs2(name);
     let max = JOLIET_MAX;
     let dot = src.iter().rposition(|&c| c == b'.' as u16);
     let (lname, lnname, lnext) = match dot {
@@ -166,30 +143,22 @@ pub fn joliet_file_name(name: &[u8]) -> Result<Vec<u16>, NameProblem> {
         return Err(NameProblem::Empty);
     }
     let mut out: Vec<u16> = src[..lnname].iter().map(|&c| j_map(c)).collect();
-    if !out.is_empty() {
-        let l = out.len() - 1;
-        fix_split(&mut out, l);
-    }
     if lnext == 0 {
         return Ok(out);
     }
     out.push(b'.' as u16);
     out.extend(src[lname + 1..lname + 1 + lnext].iter().map(|&c| j_map(c)));
-    let l = out.len() - 1;
-    fix_split(&mut out, l);
     Ok(out)
 }
 
 /// Joliet identifier of a directory.
 pub fn joliet_dir_name(name: &[u8]) -> Result<Vec<u16>, NameProblem> {
-    let src = to_ucs2(&decode(name)?)?;
+    let src = to_ucs2(name);
     if src.is_empty() {
         return Err(NameProblem::Empty);
     }
     let len = src.len().min(JOLIET_MAX);
-    let mut out: Vec<u16> = src[..len].iter().map(|&c| j_map(c)).collect();
-    fix_split(&mut out, len - 1);
-    Ok(out)
+    Ok(src[..len].iter().map(|&c| j_map(c)).collect())
 }
 
 /// Makes the ISO names of one directory unique the way libisofs does: every member
@@ -395,7 +364,8 @@ mod tests {
         assert_eq!(f(b"empty"), b"EMPTY.");
         assert_eq!(f(b".bashrc"), b".BASHRC");
         assert_eq!(f(b"a.b.c"), b"A_B.C");
-        assert_eq!(f("é.txt".as_bytes()), b"_.TXT");
+        assert_eq!(f("é.txt".as_bytes()), b"__.TXT");
+        assert_eq!(f(b"\xff\xfe"), b"__.");
         let long = f(b"abcdefghijklmnopqrstuvwxyz0123456789.longext");
         assert_eq!(long, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0.LON");
         assert_eq!(iso_name(b"a.b.c", false, true).unwrap(), b"a.b.c");
@@ -423,6 +393,8 @@ mod tests {
         assert_eq!(String::from_utf16(&j).unwrap(), "Hello.txt");
         let j = joliet_file_name(b"noext").unwrap();
         assert_eq!(String::from_utf16(&j).unwrap(), "noext");
-        assert!(joliet_file_name(b"\xff").is_err());
+        let j = joliet_file_name("Grüße.txt".as_bytes()).unwrap();
+        assert_eq!(String::from_utf16(&j).unwrap(), "Gr____e.txt");
+        assert!(joliet_file_name(b"").is_err());
     }
 }

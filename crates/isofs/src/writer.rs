@@ -110,10 +110,6 @@ struct BootPlan {
 
 fn bad_name(path: &str, p: NameProblem) -> WriteError {
     let why = match p {
-        NameProblem::NotUtf8 => "not valid UTF-8",
-        NameProblem::OutsideBmp => {
-            "a character outside the Unicode BMP, which Joliet UCS-2 cannot hold"
-        }
         NameProblem::Empty => "empty after mapping",
         NameProblem::TooLong => "longer than 255 bytes",
         NameProblem::TooManyCollisions => "too many names collide after ISO 9660 mapping",
@@ -994,10 +990,11 @@ fn pad_str(dst: &mut [u8], s: &[u8]) {
     }
 }
 
+/// a-characters of an id string as xorriso sees it in the C locale (each non-ASCII
+/// byte is one `_`).
 fn a_chars(s: &str) -> Vec<u8> {
-    s.chars()
+    s.bytes()
         .map(|c| {
-            let c = if c.is_ascii() { c as u8 } else { b'_' };
             let u = c.to_ascii_uppercase();
             let ok = matches!(u, b' '..=b'"' | b'%'..=b'?' | b'A'..=b'Z' | b'_');
             if ok {
@@ -1009,16 +1006,12 @@ fn a_chars(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// UCS-2 big endian of an id string as xorriso converts it in the C locale (each
+/// non-ASCII byte is one `_`), padded with spaces.
 fn ucs_pad(dst: &mut [u8], s: &str) {
     let units: Vec<u16> = s
-        .chars()
-        .map(|c| {
-            if (c as u32) > 0xffff {
-                b'_' as u16
-            } else {
-                c as u16
-            }
-        })
+        .bytes()
+        .map(|c| if c.is_ascii() { c as u16 } else { b'_' as u16 })
         .collect();
     let max = dst.len();
     let len = (units.len() * 2).min(max - max % 2);
@@ -1028,10 +1021,6 @@ fn ucs_pad(dst: &mut [u8], s: &str) {
         dst[i] = u[0];
         dst[i + 1] = u[1];
         i += 2;
-    }
-    if len >= 2 && (dst[len - 2] & 0xfc) == 0xd8 {
-        dst[len - 2] = 0;
-        dst[len - 1] = b'_';
     }
     while i + 1 < max {
         dst[i] = 0;

@@ -99,7 +99,7 @@ pub fn xorriso(tree: &Path, out: &Path, opts: &IsoOptions, mbr_file: Option<&Pat
     let o = Command::new("xorriso")
         .args(&args)
         .env("SOURCE_DATE_EPOCH", opts.modification_time.to_string())
-        .env("LC_ALL", "C.UTF-8")
+        .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .output()
         .expect("run xorriso");
