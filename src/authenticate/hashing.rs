@@ -328,3 +328,49 @@ fn hashing_error() -> AuthError {
         reason: "the sha256 thread stopped".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpgp::types::HashAlgorithm;
+
+    fn digest(ctx: Context) -> Vec<u8> {
+        ctx.into_digest().unwrap()
+    }
+
+    fn plain(data: &[u8]) -> Vec<u8> {
+        let mut ctx = HashAlgorithm::SHA256.context().unwrap().for_digest();
+        ctx.update(data);
+        digest(ctx)
+    }
+
+    /// Text normalization gives the same bytes however the input is split, even
+    /// between the CR and the LF of one line end.
+    #[test]
+    fn text_mode_normalizes_across_chunk_boundaries() {
+        let input = b"a\r\nb\nc\rd\r\r\ne\n\nf";
+        let want = plain(b"a\r\nb\r\nc\r\nd\r\n\r\ne\r\n\r\nf");
+        for split in 0..=input.len() {
+            let mut ctx = HashAlgorithm::SHA256.context().unwrap().for_digest();
+            let mut last_cr = false;
+            update_text(&mut ctx, &mut last_cr, &input[..split]);
+            update_text(&mut ctx, &mut last_cr, &input[split..]);
+            assert_eq!(digest(ctx), want, "split at {split}");
+        }
+    }
+
+    /// The threaded SHA-256 equals a one-shot SHA-256 for sizes around the chunk size.
+    #[test]
+    fn threaded_sha256_matches_one_shot() {
+        let data: Vec<u8> = (0..3 * CHUNK + 7).map(|i| (i * 31 % 251) as u8).collect();
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
+            let mut feeder = Sha256Feeder::new();
+            for piece in data[..len].chunks(65_537) {
+                feeder.update(piece).unwrap();
+            }
+            let got = feeder.finish().unwrap();
+            let want: [u8; 32] = Sha256::digest(&data[..len]).into();
+            assert_eq!(got, want, "length {len}");
+        }
+    }
+}

@@ -78,14 +78,14 @@ pub(crate) fn check_signature(
 /// The hash must resist collisions: a signature over a colliding pair vouches for both.
 fn check_hash(sig: &Signature, policy: &dyn Policy) -> Result<(), AuthError> {
     #[allow(deprecated)]
-    let weak = matches!(
-        sig.hash_algo(),
-        HashAlgorithm::MD5 | HashAlgorithm::SHA1 | HashAlgorithm::RipeMD
-    );
-    if weak {
-        return Err(AuthError::WeakHash {
-            algo: hash_name(sig.hash_algo()),
-        });
+    let weak = match sig.hash_algo() {
+        HashAlgorithm::MD5 => Some("MD5"),
+        HashAlgorithm::SHA1 => Some("SHA-1"),
+        HashAlgorithm::RipeMD => Some("RIPEMD-160"),
+        _ => None,
+    };
+    if let Some(algo) = weak {
+        return Err(AuthError::WeakHash { algo: algo.into() });
     }
     policy
         .signature(sig, HashAlgoSecurity::CollisionResistance)
