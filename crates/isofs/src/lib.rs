@@ -10,6 +10,7 @@
 //! `LC_ALL=C` (non-ASCII name bytes become `_` in ISO 9660 and Joliet names). See
 //! docs/iso9660.md for the layout rules.
 
+mod hybrid;
 mod names;
 pub mod read;
 mod susp;

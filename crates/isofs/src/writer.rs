@@ -1,6 +1,7 @@
 //! The image writer: builds the ISO 9660 and Joliet trees from an [`fstree::Tree`],
 //! lays everything out the way libisofs 1.5.4 does, then streams the image.
 
+use crate::hybrid::{self, Geometry, GPT_BACKUP_BLOCKS, PARTITION_OFFSET};
 use crate::names::{self, NameProblem};
 use crate::susp::{self, bb16, bb32, SuspInfo, BLOCK};
 use crate::{BootOptions, IsoOptions, Summary, WriteError};
@@ -94,12 +95,46 @@ struct Plan<'a> {
     jol_pt: (u32, u32, u32),
     data_start: u32,
     total_blocks: u32,
+    /// `-isohybrid-mbr … -partition_offset 16`: a second descriptor set at block 32
+    /// and second copies of both trees, addressed relative to block 16.
+    hybrid: Option<HybridPlan>,
     /// (index of bios image fsrc, index of efi image fsrc, catalog fsrc)
     boot: Option<BootPlan>,
     /// xorriso relaxes ISO names to full ASCII when the last boot image given is
     /// patched with a boot info table (the BIOS image, when no EFI image follows).
     full_ascii: bool,
 }
+
+/// Where the second copies of the trees lie and how the image end is padded.
+#[derive(Debug, Clone, Copy, Default)]
+struct HybridPlan {
+    /// Blocks of the first ISO 9660 tree (directories, continuation areas, path
+    /// tables): the second copy starts that much later.
+    iso_tree_blocks: u32,
+    jol_tree_blocks: u32,
+    /// Zero blocks that pad the image to whole cylinders (before the tail padding).
+    align_blocks: u32,
+    /// Backup GPT blocks at the very end (0 without GPT).
+    gpt_backup_blocks: u32,
+    geometry: Option<Geometry>,
+}
+
+/// How addresses are written into one copy of the trees: directories of the second
+/// copy lie `*_shift` blocks after the first copy's, and every address of the
+/// second copy is counted from the partition start (`sub` = 16).
+#[derive(Debug, Clone, Copy, Default)]
+struct View {
+    iso_shift: u32,
+    jol_shift: u32,
+    sub: u32,
+}
+
+/// The first copy: absolute addresses.
+const ABS: View = View {
+    iso_shift: 0,
+    jol_shift: 0,
+    sub: 0,
+};
 
 #[derive(Debug, Clone, Copy)]
 struct BootPlan {
@@ -218,15 +253,6 @@ fn tf_of(m: &Meta) -> Vec<u8> {
 
 impl<'a> Plan<'a> {
     fn build(tree: &'a Tree, opts: &'a IsoOptions) -> Result<Plan<'a>, WriteError> {
-        if opts
-            .boot
-            .as_ref()
-            .is_some_and(|b| b.isohybrid_mbr.is_some())
-        {
-            return Err(WriteError::Unsupported(
-                "an isohybrid MBR/GPT (-isohybrid-mbr -partition_offset 16)",
-            ));
-        }
         let mut plan = Plan {
             tree,
             opts,
@@ -239,6 +265,11 @@ impl<'a> Plan<'a> {
             jol_pt: (0, 0, 0),
             data_start: 0,
             total_blocks: 0,
+            hybrid: opts
+                .boot
+                .as_ref()
+                .and_then(|b| b.isohybrid_mbr.as_ref())
+                .map(|_| HybridPlan::default()),
             boot: None,
             full_ascii: opts.boot.as_ref().is_some_and(|b| b.efi_image.is_none()),
         };
@@ -268,6 +299,7 @@ impl<'a> Plan<'a> {
         if let Some(b) = &opts.boot {
             plan.boot = Some(plan.boot_plan(b)?);
         }
+        plan.apply_weights();
         plan.layout()?;
         Ok(plan)
     }
@@ -473,7 +505,6 @@ impl<'a> Plan<'a> {
                 Kind::Symlink { .. } => {}
             }
         }
-        let mut catalog_src = None;
         for k in order {
             let fsrc = match self.iso[k].src {
                 None => {
@@ -483,7 +514,6 @@ impl<'a> Plan<'a> {
                         block: 0,
                         boot_info_table: false,
                     });
-                    catalog_src = Some(self.fsrcs.len() - 1);
                     self.fsrcs.len() - 1
                 }
                 Some(id) => {
@@ -506,21 +536,41 @@ impl<'a> Plan<'a> {
             };
             self.iso[k].kind = Kind::File { fsrc };
         }
-        if let Some(c) = catalog_src {
-            // stable sort by weight: only the catalog is weighted
-            let cat = self.fsrcs.remove(c);
-            self.fsrcs.insert(0, cat);
-            for n in &mut self.iso {
-                if let Kind::File { fsrc } = &mut n.kind {
-                    if *fsrc == c {
-                        *fsrc = 0;
-                    } else if *fsrc < c {
-                        *fsrc += 1;
-                    }
-                }
+        Ok(())
+    }
+
+    /// libisofs sorts the contents by weight (glibc's qsort is a stable merge sort
+    /// here): the boot catalog weighs 1000000000, El Torito boot images 2, all
+    /// other files 0; equal weights keep the tree order.
+    fn apply_weights(&mut self) {
+        let weight = |i: usize| -> u32 {
+            match (&self.fsrcs[i].content, self.boot) {
+                (Content::Catalog, _) => 1_000_000_000,
+                (_, Some(b)) if b.bios == i || b.efi == Some(i) => 2,
+                _ => 0,
+            }
+        };
+        let mut order: Vec<usize> = (0..self.fsrcs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(weight(i)));
+        let mut new_index = vec![0usize; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut old: Vec<Option<FileSrc>> = std::mem::take(&mut self.fsrcs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.fsrcs = order.iter().filter_map(|&i| old[i].take()).collect();
+        for n in &mut self.iso {
+            if let Kind::File { fsrc } = &mut n.kind {
+                *fsrc = new_index[*fsrc];
             }
         }
-        Ok(())
+        if let Some(b) = &mut self.boot {
+            b.bios = new_index[b.bios];
+            b.efi = b.efi.map(|e| new_index[e]);
+            b.catalog = new_index[b.catalog];
+        }
     }
 
     fn build_joliet(&mut self) -> Result<(), WriteError> {
@@ -635,11 +685,17 @@ impl<'a> Plan<'a> {
         }
         cur += 1; // Joliet SVD
         cur += 1; // terminator
-                  // ISO directories, depth first
+        if self.hybrid.is_some() {
+            // second descriptor set (PVD, Joliet SVD, terminator) at block 16 of
+            // the partition
+            cur = (PARTITION_OFFSET + 16 + 3) as u64;
+        }
+        // ISO directories, depth first
+        let iso_start = cur;
         self.iso_dirs = self.dir_order_iso();
         for i in 0..self.iso_dirs.len() {
             let d = self.iso_dirs[i];
-            let (recs, ce) = self.iso_dir_bytes(d);
+            let (recs, ce) = self.iso_dir_bytes(d, ABS);
             let blocks = (recs.len() / BLOCK) as u32;
             let ce_blocks = ce.len().div_ceil(BLOCK) as u32;
             if let Kind::Dir {
@@ -655,29 +711,43 @@ impl<'a> Plan<'a> {
             }
             cur += blocks as u64 + ce_blocks as u64;
         }
-        let pts = self.iso_path_table(true).len() as u32;
+        let pts = self.iso_path_table(true, ABS).len() as u32;
         let l = cur as u32;
         cur += pts.div_ceil(BLOCK as u32) as u64;
         let m = cur as u32;
         cur += pts.div_ceil(BLOCK as u32) as u64;
         self.iso_pt = (pts, l, m);
+        if let Some(h) = &mut self.hybrid {
+            // the second ISO 9660 tree and path tables, same sizes
+            h.iso_tree_blocks = (cur - iso_start) as u32;
+            cur += cur - iso_start;
+        }
         // Joliet
+        let jol_start = cur;
         self.jol_dirs = self.dir_order_jol();
         for i in 0..self.jol_dirs.len() {
             let d = self.jol_dirs[i];
-            let len = self.jol_dir_bytes(d).len();
+            let len = self.jol_dir_bytes(d, ABS).len();
             self.jol[d].block = cur as u32;
             self.jol[d].len = len as u32;
             cur += (len / BLOCK) as u64;
         }
-        let pts = self.jol_path_table(true).len() as u32;
+        let pts = self.jol_path_table(true, ABS).len() as u32;
         let l = cur as u32;
         cur += pts.div_ceil(BLOCK as u32) as u64;
         let m = cur as u32;
         cur += pts.div_ceil(BLOCK as u32) as u64;
         self.jol_pt = (pts, l, m);
-        // multi-session padding up to block 32
-        cur = cur.max(32);
+        let part_offset = match &mut self.hybrid {
+            Some(h) => {
+                h.jol_tree_blocks = (cur - jol_start) as u32;
+                cur += cur - jol_start;
+                PARTITION_OFFSET
+            }
+            None => 0,
+        };
+        // multi-session padding up to block 32 (of the partition)
+        cur = cur.max(32 + part_offset as u64);
         self.data_start = cur as u32;
         cur += 1; // the zero block empty files and symlinks point at
         for f in &mut self.fsrcs {
@@ -687,6 +757,16 @@ impl<'a> Plan<'a> {
                 f.block = cur as u32;
                 cur += f.size.div_ceil(BLOCK as u64);
             }
+        }
+        if let Some(h) = &mut self.hybrid {
+            // the backup GPT comes last; the image is padded to whole cylinders
+            // before the tail padding
+            let gpt = self.boot.is_some_and(|b| b.efi.is_some());
+            h.gpt_backup_blocks = if gpt { GPT_BACKUP_BLOCKS } else { 0 };
+            let (g, pad) = hybrid::align(cur + TAIL_BLOCKS as u64 + h.gpt_backup_blocks as u64);
+            h.geometry = Some(g);
+            h.align_blocks = u32::try_from(pad).map_err(|_| WriteError::TooLarge)?;
+            cur += pad + h.gpt_backup_blocks as u64;
         }
         cur += TAIL_BLOCKS as u64;
         if cur > u32::MAX as u64 {
@@ -725,24 +805,20 @@ impl<'a> Plan<'a> {
     }
 
     /// (block, size) of what an ISO node's record points at.
-    fn iso_extent(&self, i: usize) -> (u32, u32) {
+    fn iso_extent(&self, i: usize, v: View) -> (u32, u32) {
         match &self.iso[i].kind {
-            Kind::Dir { block, len, .. } => (*block, *len),
+            Kind::Dir { block, len, .. } => (*block + v.iso_shift - v.sub, *len),
             Kind::File { fsrc } => {
                 let f = &self.fsrcs[*fsrc];
-                (f.block, f.size as u32)
+                (f.block - v.sub, f.size as u32)
             }
-            Kind::Symlink { .. } => (self.data_start, 0),
+            Kind::Symlink { .. } => (self.data_start - v.sub, 0),
         }
     }
 
     /// Directory records of one ISO directory (whole blocks) and its continuation area.
-    fn iso_dir_bytes(&self, d: usize) -> (Vec<u8>, Vec<u8>) {
-        let (dblock, dlen, ce_blocks_known) = match &self.iso[d].kind {
-            Kind::Dir { block, len, .. } => (*block, *len, *len != 0),
-            _ => (0, 0, false),
-        };
-        let _ = ce_blocks_known;
+    fn iso_dir_bytes(&self, d: usize, v: View) -> (Vec<u8>, Vec<u8>) {
+        let (dblock, dlen) = self.iso_extent(d, v);
         let ce_block = dblock + dlen.div_ceil(BLOCK as u32);
         let mut info = SuspInfo::new(ce_block);
         let mut out: Vec<u8> = Vec::with_capacity(BLOCK);
@@ -766,7 +842,7 @@ impl<'a> Plan<'a> {
             &record(
                 &[1],
                 false,
-                self.iso_extent(node.parent),
+                self.iso_extent(node.parent, v),
                 parent.meta.mtime,
                 true,
                 &info,
@@ -795,7 +871,7 @@ impl<'a> Plan<'a> {
                 &record(
                     &c.name,
                     version,
-                    self.iso_extent(k),
+                    self.iso_extent(k, v),
                     c.meta.mtime,
                     is_dir,
                     &info,
@@ -818,23 +894,23 @@ impl<'a> Plan<'a> {
         (out, ce)
     }
 
-    fn jol_extent(&self, j: usize) -> (u32, u32) {
+    fn jol_extent(&self, j: usize, v: View) -> (u32, u32) {
         let n = &self.jol[j];
         if n.is_dir {
-            (n.block, n.len)
+            (n.block + v.jol_shift - v.sub, n.len)
         } else {
-            self.iso_extent(n.iso)
+            self.iso_extent(n.iso, v)
         }
     }
 
-    fn jol_dir_bytes(&self, d: usize) -> Vec<u8> {
+    fn jol_dir_bytes(&self, d: usize, v: View) -> Vec<u8> {
         let mut out: Vec<u8> = Vec::with_capacity(BLOCK);
         let node = &self.jol[d];
         let empty = SuspInfo::default();
         let mt = |j: usize| self.iso[self.jol[j].iso].meta.mtime;
         push_rec(
             &mut out,
-            &record(&[0], false, self.jol_extent(d), mt(d), true, &empty),
+            &record(&[0], false, self.jol_extent(d, v), mt(d), true, &empty),
         );
         push_rec(
             &mut out,
@@ -842,7 +918,7 @@ impl<'a> Plan<'a> {
             &record(
                 &[1],
                 false,
-                self.jol_extent(d),
+                self.jol_extent(d, v),
                 mt(node.parent),
                 true,
                 &empty,
@@ -853,7 +929,7 @@ impl<'a> Plan<'a> {
             let name: Vec<u8> = c.name.iter().flat_map(|u| u.to_be_bytes()).collect();
             push_rec(
                 &mut out,
-                &record(&name, false, self.jol_extent(k), mt(k), c.is_dir, &empty),
+                &record(&name, false, self.jol_extent(k, v), mt(k), c.is_dir, &empty),
             );
         }
         let total = out.len().div_ceil(BLOCK) * BLOCK;
@@ -861,7 +937,7 @@ impl<'a> Plan<'a> {
         out
     }
 
-    fn iso_path_table(&self, little: bool) -> Vec<u8> {
+    fn iso_path_table(&self, little: bool, v: View) -> Vec<u8> {
         let mut list = vec![0usize];
         let mut i = 0;
         while i < list.len() {
@@ -880,13 +956,13 @@ impl<'a> Plan<'a> {
                 } else {
                     self.iso[d].name.clone()
                 };
-                (name, self.iso_extent(d).0, self.iso[d].parent)
+                (name, self.iso_extent(d, v).0, self.iso[d].parent)
             })
             .collect();
         path_table(&list, &entries, little)
     }
 
-    fn jol_path_table(&self, little: bool) -> Vec<u8> {
+    fn jol_path_table(&self, little: bool, v: View) -> Vec<u8> {
         let mut list = vec![0usize];
         let mut i = 0;
         while i < list.len() {
@@ -909,7 +985,7 @@ impl<'a> Plan<'a> {
                         .flat_map(|u| u.to_be_bytes())
                         .collect()
                 };
-                (name, self.jol[d].block, self.jol[d].parent)
+                (name, self.jol_extent(d, v).0, self.jol[d].parent)
             })
             .collect();
         path_table(&list, &entries, little)
@@ -1036,7 +1112,7 @@ fn root_record(extent: (u32, u32), mtime: i64) -> Vec<u8> {
     record(&[0], false, extent, mtime, true, &SuspInfo::default())
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
     fn voldesc_times(&self, vd: &mut [u8]) {
         let u = uuid_digits(self.opts.modification_time);
         vd[813..829].copy_from_slice(&u);
@@ -1049,21 +1125,26 @@ impl Plan<'_> {
         vd[880] = 0;
     }
 
-    fn pvd(&self) -> Vec<u8> {
+    /// The primary volume descriptor of one descriptor set (`v` = its tree copy).
+    fn pvd(&self, v: View) -> Vec<u8> {
         let mut vd = vec![0u8; BLOCK];
         vd[0] = 1;
         vd[1..6].copy_from_slice(b"CD001");
         vd[6] = 1;
         pad_str(&mut vd[8..40], b"");
         pad_str(&mut vd[40..72], self.opts.volume_id.as_bytes());
-        bb32(&mut vd[80..88], self.total_blocks);
+        bb32(&mut vd[80..88], self.total_blocks - v.sub);
         bb16(&mut vd[120..124], 1);
         bb16(&mut vd[124..128], 1);
         bb16(&mut vd[128..132], BLOCK as u16);
         bb32(&mut vd[132..140], self.iso_pt.0);
-        vd[140..144].copy_from_slice(&self.iso_pt.1.to_le_bytes());
-        vd[148..152].copy_from_slice(&self.iso_pt.2.to_be_bytes());
-        let r = root_record(self.iso_extent(0), self.iso[0].meta.mtime);
+        let (l, m) = (
+            self.iso_pt.1 + v.iso_shift - v.sub,
+            self.iso_pt.2 + v.iso_shift - v.sub,
+        );
+        vd[140..144].copy_from_slice(&l.to_le_bytes());
+        vd[148..152].copy_from_slice(&m.to_be_bytes());
+        let r = root_record(self.iso_extent(0, v), self.iso[0].meta.mtime);
         vd[156..190].copy_from_slice(&r);
         pad_str(&mut vd[190..318], b"");
         let o = self.opts;
@@ -1088,7 +1169,7 @@ impl Plan<'_> {
         vd
     }
 
-    fn joliet_svd(&self) -> Vec<u8> {
+    fn joliet_svd(&self, v: View) -> Vec<u8> {
         let mut vd = vec![0u8; BLOCK];
         vd[0] = 2;
         vd[1..6].copy_from_slice(b"CD001");
@@ -1097,14 +1178,18 @@ impl Plan<'_> {
         ucs_pad(&mut vd[8..40], "");
         ucs_pad(&mut vd[40..72], &o.volume_id);
         vd[88..91].copy_from_slice(b"%/E");
-        bb32(&mut vd[80..88], self.total_blocks);
+        bb32(&mut vd[80..88], self.total_blocks - v.sub);
         bb16(&mut vd[120..124], 1);
         bb16(&mut vd[124..128], 1);
         bb16(&mut vd[128..132], BLOCK as u16);
         bb32(&mut vd[132..140], self.jol_pt.0);
-        vd[140..144].copy_from_slice(&self.jol_pt.1.to_le_bytes());
-        vd[148..152].copy_from_slice(&self.jol_pt.2.to_be_bytes());
-        let r = root_record(self.jol_extent(0), self.iso[0].meta.mtime);
+        let (l, m) = (
+            self.jol_pt.1 + v.jol_shift - v.sub,
+            self.jol_pt.2 + v.jol_shift - v.sub,
+        );
+        vd[140..144].copy_from_slice(&l.to_le_bytes());
+        vd[148..152].copy_from_slice(&m.to_be_bytes());
+        let r = root_record(self.jol_extent(0, v), self.iso[0].meta.mtime);
         vd[156..190].copy_from_slice(&r);
         ucs_pad(&mut vd[190..318], "");
         ucs_pad(&mut vd[318..446], o.publisher_id.as_deref().unwrap_or(""));
@@ -1168,6 +1253,21 @@ impl Plan<'_> {
         c
     }
 
+    /// What the isohybrid system area and backup GPT describe.
+    fn hybrid_layout(&self) -> Option<hybrid::Layout<'a>> {
+        let h = self.hybrid?;
+        let b = self.boot?;
+        let template = self.opts.boot.as_ref()?.isohybrid_mbr.as_deref()?;
+        Some(hybrid::Layout {
+            template,
+            uuid: uuid_digits(self.opts.modification_time),
+            bios_block: self.fsrcs[b.bios].block,
+            efi: b.efi.map(|e| (self.fsrcs[e].block, self.fsrcs[e].size)),
+            total_blocks: self.total_blocks,
+            geometry: h.geometry?,
+        })
+    }
+
     fn total_bytes(&self) -> u64 {
         self.total_blocks as u64 * BLOCK as u64
     }
@@ -1220,35 +1320,61 @@ pub fn write(
         last_report: 0,
         progress,
     };
+    let hybrid = plan.hybrid_layout();
     // system area
-    o.zeros(16 * BLOCK as u64)?;
-    o.put(&plan.pvd())?;
+    let system_area = match &hybrid {
+        Some(h) => h.system_area(),
+        None => vec![0u8; hybrid::SYSTEM_AREA],
+    };
+    o.put(&system_area)?;
+    o.put(&plan.pvd(ABS))?;
     if let Some(b) = &plan.boot {
         o.put(&plan.boot_record(b))?;
     }
-    o.put(&plan.joliet_svd())?;
+    o.put(&plan.joliet_svd(ABS))?;
     let mut term = vec![0u8; BLOCK];
     term[0] = 255;
     term[1..6].copy_from_slice(b"CD001");
     term[6] = 1;
     o.put(&term)?;
-    for &d in &plan.iso_dirs {
-        let (recs, ce) = plan.iso_dir_bytes(d);
-        o.put(&recs)?;
-        o.put(&ce)?;
+    // the copies of the trees: absolute addresses, then (hybrid) partition-relative
+    let views: Vec<View> = match plan.hybrid {
+        Some(h) => {
+            let part = View {
+                iso_shift: h.iso_tree_blocks,
+                jol_shift: h.jol_tree_blocks,
+                sub: PARTITION_OFFSET,
+            };
+            let here = o.done / BLOCK as u64;
+            o.zeros(((PARTITION_OFFSET + 16) as u64 - here) * BLOCK as u64)?;
+            o.put(&plan.pvd(part))?;
+            o.put(&plan.joliet_svd(part))?;
+            o.put(&term)?;
+            vec![ABS, part]
+        }
+        None => vec![ABS],
+    };
+    for &v in &views {
+        for &d in &plan.iso_dirs {
+            let (recs, ce) = plan.iso_dir_bytes(d, v);
+            o.put(&recs)?;
+            o.put(&ce)?;
+        }
+        for little in [true, false] {
+            let mut pt = plan.iso_path_table(little, v);
+            pt.resize(pt.len().div_ceil(BLOCK) * BLOCK, 0);
+            o.put(&pt)?;
+        }
     }
-    for little in [true, false] {
-        let mut pt = plan.iso_path_table(little);
-        pt.resize(pt.len().div_ceil(BLOCK) * BLOCK, 0);
-        o.put(&pt)?;
-    }
-    for &d in &plan.jol_dirs {
-        o.put(&plan.jol_dir_bytes(d))?;
-    }
-    for little in [true, false] {
-        let mut pt = plan.jol_path_table(little);
-        pt.resize(pt.len().div_ceil(BLOCK) * BLOCK, 0);
-        o.put(&pt)?;
+    for &v in &views {
+        for &d in &plan.jol_dirs {
+            o.put(&plan.jol_dir_bytes(d, v))?;
+        }
+        for little in [true, false] {
+            let mut pt = plan.jol_path_table(little, v);
+            pt.resize(pt.len().div_ceil(BLOCK) * BLOCK, 0);
+            o.put(&pt)?;
+        }
     }
     let here = o.done / BLOCK as u64;
     o.zeros((plan.data_start as u64 - here) * BLOCK as u64)?;
@@ -1279,7 +1405,15 @@ pub fn write(
             }
         }
     }
+    if let Some(h) = plan.hybrid {
+        o.zeros(h.align_blocks as u64 * BLOCK as u64)?;
+    }
     o.zeros(TAIL_BLOCKS as u64 * BLOCK as u64)?;
+    if let (Some(h), Some(p)) = (&hybrid, plan.hybrid) {
+        if p.gpt_backup_blocks > 0 {
+            o.put(&h.backup_gpt(&system_area))?;
+        }
+    }
     o.w.flush().map_err(WriteError::Write)?;
     (o.progress)(o.done, total);
     Ok(Summary {
