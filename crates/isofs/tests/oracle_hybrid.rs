@@ -118,3 +118,28 @@ fn hybrid_images_of_many_sizes_match_xorriso() {
         );
     }
 }
+
+#[test]
+fn image_over_one_gib_gets_xorriso_geometry_and_alignment() {
+    // Past 1 GiB, 64 heads × 32 sectors × 1024 cylinders no longer cover the image:
+    // libisofs picks 65 heads here, which changes the CHS values and the cylinder
+    // (65 × 32 × 512 bytes) the image is padded to. A sparse file keeps this cheap.
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    live_tree(&t, Some(64));
+    let big = t.join("live/big.squashfs");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((1 << 30) + 12_345_678)
+        .unwrap();
+    touch_all(&t, 1700000000);
+    let o = hybrid_opts("BIG", 1700000000, true);
+    let exp = d.path().join("x.iso");
+    xorriso_to_file(&t, &exp, &o, mbr());
+    let got = d.path().join("ours.iso");
+    let tree = fstree::Tree::scan(&t).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&got).unwrap());
+    isofs::write(&tree, &mut f, &o, &mut |_, _| {}).unwrap();
+    drop(f);
+    assert_same_files(&exp, &got);
+}

@@ -29,6 +29,12 @@ pub fn mod_date(epoch: i64) -> String {
 
 /// Runs the reference command; returns the image bytes.
 pub fn xorriso(tree: &Path, out: &Path, opts: &IsoOptions, mbr_file: Option<&Path>) -> Vec<u8> {
+    xorriso_to_file(tree, out, opts, mbr_file);
+    std::fs::read(out).unwrap()
+}
+
+/// Runs the reference command, leaving the image in `out`.
+pub fn xorriso_to_file(tree: &Path, out: &Path, opts: &IsoOptions, mbr_file: Option<&Path>) {
     require_tool("xorriso");
     let mut args: Vec<String> = [
         "-as",
@@ -108,7 +114,6 @@ pub fn xorriso(tree: &Path, out: &Path, opts: &IsoOptions, mbr_file: Option<&Pat
         "xorriso failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    std::fs::read(out).unwrap()
 }
 
 pub fn ours(tree: &Path, opts: &IsoOptions) -> Vec<u8> {
@@ -176,6 +181,49 @@ pub fn assert_same(expected: &[u8], got: &[u8]) {
         what,
         ctx(expected),
         ctx(got)
+    );
+}
+
+/// Compares two image files in chunks (for images too big to hold twice); on a
+/// mismatch, describes the first difference like [`assert_same`].
+pub fn assert_same_files(expected: &Path, got: &Path) {
+    use std::io::Read;
+    let (la, lb) = (
+        std::fs::metadata(expected).unwrap().len(),
+        std::fs::metadata(got).unwrap().len(),
+    );
+    let mut a = std::io::BufReader::new(std::fs::File::open(expected).unwrap());
+    let mut b = std::io::BufReader::new(std::fs::File::open(got).unwrap());
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut off = 0u64;
+    loop {
+        let n = a.read(&mut ba).unwrap();
+        if n == 0 {
+            break;
+        }
+        b.read_exact(&mut bb[..n.min((lb - off.min(lb)) as usize)])
+            .unwrap();
+        let m = n.min((lb - off.min(lb)) as usize);
+        if ba[..m] != bb[..m] {
+            let p = ba[..m]
+                .iter()
+                .zip(&bb[..m])
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
+            let at = off + p as u64;
+            let what = isofs::read::Image::parse(&mut std::fs::File::open(expected).unwrap())
+                .map(|img| img.describe(at))
+                .unwrap_or_else(|e| format!("(reader: {e})"));
+            panic!("images differ: sizes xorriso={la} ours={lb}, first difference at byte {at}: {what}");
+        }
+        if m < n {
+            break;
+        }
+        off += n as u64;
+    }
+    assert_eq!(
+        la, lb,
+        "images differ in size only (xorriso={la}, ours={lb})"
     );
 }
 
