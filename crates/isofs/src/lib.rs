@@ -44,7 +44,10 @@ pub struct BootOptions {
     /// `-eltorito-alt-boot -e`: path of the EFI image inside the tree; implies
     /// `-isohybrid-gpt-basdat` when `isohybrid_mbr` is given.
     pub efi_image: Option<String>,
-    /// `-isohybrid-mbr` template (first 432 bytes used), with `-partition_offset 16`.
+    /// `-isohybrid-mbr` template (up to 32 KiB, copied into the system area before
+    /// the MBR fields and the GPT are written over it), with `-partition_offset 16`:
+    /// a hybrid image with a second descriptor set and partition-relative tree copies
+    /// (docs/iso9660.md, "Hybrid").
     pub isohybrid_mbr: Option<Vec<u8>>,
 }
 
