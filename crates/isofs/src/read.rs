@@ -69,7 +69,12 @@ pub struct FileExtent {
 pub struct MbrPartition {
     pub index: u8,
     pub bootable: bool,
+    /// The status byte (0x80 = bootable).
+    pub status: u8,
     pub ptype: u8,
+    /// (head, sector | cylinder high bits, cylinder low bits) of the first and last sector.
+    pub chs_start: [u8; 3],
+    pub chs_end: [u8; 3],
     pub start_lba: u32,
     pub sectors: u32,
 }
@@ -78,9 +83,33 @@ pub struct MbrPartition {
 pub struct GptPartition {
     pub index: u32,
     pub type_guid: [u8; 16],
+    /// Unique partition GUID (bytes as stored).
+    pub guid: [u8; 16],
     pub first_lba: u64,
     pub last_lba: u64,
+    pub flags: u64,
     pub name: String,
+}
+
+/// The primary GPT header (LBA 1) and what checking it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptHeader {
+    /// Disk GUID (bytes as stored).
+    pub disk_guid: [u8; 16],
+    pub first_usable: u64,
+    pub last_usable: u64,
+    /// LBA of the backup header.
+    pub backup_lba: u64,
+    pub entries_lba: u64,
+    pub entry_count: u32,
+    pub entry_size: u32,
+    /// The header CRC-32 matches.
+    pub header_crc_ok: bool,
+    /// The CRC-32 of the entry array matches.
+    pub entries_crc_ok: bool,
+    /// A backup header exists at `backup_lba`, names LBA 1 as its partner, and its
+    /// entry array (at the place it names) equals the primary one.
+    pub backup_ok: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +125,14 @@ pub struct BootEntry {
 pub struct Image {
     pub size: u64,
     pub mbr: Vec<MbrPartition>,
+    /// MBR disk signature (bytes 440–443), when an MBR is present.
+    pub mbr_id: Option<u32>,
     pub gpt: Vec<GptPartition>,
+    pub gpt_header: Option<GptHeader>,
+    /// Block where a second volume descriptor set starts (`-partition_offset`), whose
+    /// addresses count from the partition start; its trees are listed as "iso
+    /// (partition)" and "joliet (partition)" with absolute extents.
+    pub partition_offset: Option<u32>,
     pub apm_entries: u32,
     pub descriptors: Vec<VolumeDescriptor>,
     pub volume_id: String,
@@ -162,6 +198,17 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// The CRC-32 of a GPT header (bytes 0..size with the CRC field zeroed) matches.
+fn gpt_header_crc_ok(h: &[u8]) -> bool {
+    let size = le32(&h[12..16]) as usize;
+    if !(92..=512).contains(&size) || size > h.len() {
+        return false;
+    }
+    let mut copy = h[..size].to_vec();
+    copy[16..20].fill(0);
+    crate::hybrid::crc32(&copy) == le32(&h[16..20])
+}
+
 fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]))
 }
@@ -200,6 +247,7 @@ impl Image {
         }
         self.region(0, 440, "system area: MBR boot code".into())?;
         if sa[510] == 0x55 && sa[511] == 0xaa {
+            self.mbr_id = Some(le32(&sa[440..444]));
             self.region(440, 6, "system area: MBR disk signature".into())?;
             for i in 0..4 {
                 let e = &sa[446 + 16 * i..446 + 16 * (i + 1)];
@@ -208,10 +256,13 @@ impl Image {
                     16,
                     format!("system area: MBR partition entry {}", i + 1),
                 )?;
-                if e[4] != 0 {
+                if e.iter().any(|&b| b != 0) {
                     self.mbr.push(MbrPartition {
                         index: i as u8 + 1,
                         bootable: e[0] == 0x80,
+                        status: e[0],
+                        chs_start: [e[1], e[2], e[3]],
+                        chs_end: [e[5], e[6], e[7]],
                         ptype: e[4],
                         start_lba: le32(&e[8..12]),
                         sectors: le32(&e[12..16]),
@@ -223,13 +274,28 @@ impl Image {
         // GPT header at 512
         if &sa[512..520] == b"EFI PART" {
             self.region(512, 92, "system area: GPT header".into())?;
-            let entries_lba = le64(&sa[512 + 72..]);
-            let count = le32(&sa[512 + 80..]).min(1024);
-            let esize = le32(&sa[512 + 84..]).clamp(128, 1024) as u64;
+            let h = &sa[512..1024];
+            let entries_lba = le64(&h[72..]);
+            let count = le32(&h[80..]).min(1024);
+            let esize = le32(&h[84..]).clamp(128, 1024) as u64;
             let start = entries_lba.saturating_mul(512);
             let len = (count as u64).saturating_mul(esize);
+            let mut header = GptHeader {
+                disk_guid: h[56..72].try_into().unwrap_or([0; 16]),
+                first_usable: le64(&h[40..]),
+                last_usable: le64(&h[48..]),
+                backup_lba: le64(&h[32..]),
+                entries_lba,
+                entry_count: le32(&h[80..]),
+                entry_size: le32(&h[84..]),
+                header_crc_ok: gpt_header_crc_ok(h),
+                entries_crc_ok: false,
+                backup_ok: false,
+            };
             if start.saturating_add(len) <= src.size && len > 0 {
                 let ents = src.read(start, len as usize)?;
+                header.entries_crc_ok = crate::hybrid::crc32(&ents) == le32(&h[88..]);
+                header.backup_ok = self.backup_gpt(src, &header, &ents)?;
                 self.region(start, len, "GPT partition entries".into())?;
                 for i in 0..count as usize {
                     let e = &ents[i * esize as usize..(i + 1) * esize as usize];
@@ -244,12 +310,15 @@ impl Image {
                     self.gpt.push(GptPartition {
                         index: i as u32 + 1,
                         type_guid: e[..16].try_into().unwrap_or([0; 16]),
+                        guid: e[16..32].try_into().unwrap_or([0; 16]),
                         first_lba: le64(&e[32..]),
                         last_lba: le64(&e[40..]),
+                        flags: le64(&e[48..]),
                         name: String::from_utf16_lossy(&name),
                     });
                 }
             }
+            self.gpt_header = Some(header);
         }
         // Apple Partition Map: block size 2048, entries at 2048*k with "PM"
         if &sa[0..2] == b"ER" || &sa[2048..2050] == b"PM" {
@@ -264,31 +333,70 @@ impl Image {
         Ok(())
     }
 
-    fn descriptors<R: Read + Seek>(&mut self, src: &mut Src<R>) -> Result<(), ReadError> {
-        let mut block = 16u32;
+    /// Checks the backup GPT named by the primary header; records its regions.
+    fn backup_gpt<R: Read + Seek>(
+        &mut self,
+        src: &mut Src<R>,
+        primary: &GptHeader,
+        entries: &[u8],
+    ) -> Result<bool, ReadError> {
+        let Some(off) = primary.backup_lba.checked_mul(512) else {
+            return Ok(false);
+        };
+        if off < 1024 || off.saturating_add(512) > src.size {
+            return Ok(false);
+        }
+        let h = src.read(off, 512)?;
+        if &h[..8] != b"EFI PART" || !gpt_header_crc_ok(&h) || le64(&h[32..]) != 1 {
+            return Ok(false);
+        }
+        self.region(off, 92, "backup GPT header".into())?;
+        let start = le64(&h[72..]).saturating_mul(512);
+        let len = entries.len() as u64;
+        if start.saturating_add(len) > src.size || start < 1024 {
+            return Ok(false);
+        }
+        let copy = src.read(start, len as usize)?;
+        self.region(start, len, "backup GPT partition entries".into())?;
+        Ok(copy == entries && le32(&h[88..]) == crate::hybrid::crc32(entries))
+    }
+
+    /// Reads one volume descriptor set from `first` on; returns (PVD, Joliet SVD,
+    /// boot catalog block).
+    #[allow(clippy::type_complexity)]
+    fn descriptor_set<R: Read + Seek>(
+        &mut self,
+        src: &mut Src<R>,
+        first: u32,
+        part: bool,
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>, Option<u32>), ReadError> {
+        let mut block = first;
         let mut pvd = None;
         let mut svd = None;
         let mut boot_cat = None;
         loop {
             let off = block as u64 * BLOCK;
-            if off + BLOCK > src.size || block > 16 + 64 {
+            if off + BLOCK > src.size || block > first + 64 {
                 return Err(ReadError::NotIso("no volume descriptor set terminator"));
             }
             let vd = src.read(off, BLOCK as usize)?;
             if &vd[1..6] != b"CD001" {
-                if block == 16 {
+                if block == first {
                     return Err(ReadError::NotIso("no CD001 at block 16"));
                 }
                 return Err(corrupt("volume descriptor without CD001", off));
             }
-            let (name, kind) = match vd[0] {
-                0 => ("boot record (El Torito)", 0),
-                1 => ("primary volume descriptor", 1),
-                2 if &vd[88..91] == b"%/E" || &vd[88..91] == b"%/@" || &vd[88..91] == b"%/C" => {
-                    ("Joliet supplementary volume descriptor", 2)
-                }
-                2 => ("supplementary volume descriptor", 2),
-                255 => ("volume descriptor set terminator", 255),
+            let joliet = &vd[88..91] == b"%/E" || &vd[88..91] == b"%/@" || &vd[88..91] == b"%/C";
+            let (name, kind) = match (vd[0], part) {
+                (0, false) => ("boot record (El Torito)", 0),
+                (0, true) => ("partition set: boot record", 0),
+                (1, false) => ("primary volume descriptor", 1),
+                (1, true) => ("partition set: primary volume descriptor", 1),
+                (2, false) if joliet => ("Joliet supplementary volume descriptor", 2),
+                (2, true) if joliet => ("partition set: Joliet supplementary volume descriptor", 2),
+                (2, _) => ("supplementary volume descriptor", 2),
+                (255, false) => ("volume descriptor set terminator", 255),
+                (255, true) => ("partition set: volume descriptor set terminator", 255),
                 _ => ("volume descriptor", vd[0]),
             };
             self.descriptors
@@ -301,20 +409,37 @@ impl Image {
             self.region(off, BLOCK, name.to_string())?;
             match kind {
                 1 if pvd.is_none() => pvd = Some(vd),
-                2 if svd.is_none() && name.starts_with("Joliet") => svd = Some(vd),
+                2 if svd.is_none() && joliet => svd = Some(vd),
                 0 if &vd[7..30] == b"EL TORITO SPECIFICATION" => boot_cat = Some(le32(&vd[71..75])),
                 255 => break,
                 _ => {}
             }
             block += 1;
         }
+        Ok((pvd, svd, boot_cat))
+    }
+
+    fn descriptors<R: Read + Seek>(&mut self, src: &mut Src<R>) -> Result<(), ReadError> {
+        let (pvd, svd, boot_cat) = self.descriptor_set(src, 16, false)?;
         let pvd = pvd.ok_or(ReadError::NotIso("no primary volume descriptor"))?;
         self.volume_id = String::from_utf8_lossy(&pvd[40..72]).trim_end().to_string();
-        self.path_tables(&pvd, "ISO")?;
-        self.walk(src, &pvd, false)?;
+        self.path_tables(&pvd, "ISO", 0)?;
+        self.walk(src, &pvd, false, 0, "iso")?;
         if let Some(svd) = svd {
-            self.path_tables(&svd, "Joliet")?;
-            self.walk(src, &svd, true)?;
+            self.path_tables(&svd, "Joliet", 0)?;
+            self.walk(src, &svd, true, 0, "joliet")?;
+        }
+        if let Some(base) = self.find_partition_set(src)? {
+            self.partition_offset = Some(base);
+            let (pvd, svd, _) = self.descriptor_set(src, base + 16, true)?;
+            if let Some(pvd) = pvd {
+                self.path_tables(&pvd, "partition ISO", base)?;
+                self.walk(src, &pvd, false, base, "iso (partition)")?;
+            }
+            if let Some(svd) = svd {
+                self.path_tables(&svd, "partition Joliet", base)?;
+                self.walk(src, &svd, true, base, "joliet (partition)")?;
+            }
         }
         if let Some(cat) = boot_cat {
             self.catalog(src, cat)?;
@@ -323,10 +448,33 @@ impl Image {
         Ok(())
     }
 
-    fn path_tables(&mut self, vd: &[u8], which: &str) -> Result<(), ReadError> {
+    /// The block of a partition (from the MBR) that holds a second ISO 9660
+    /// superblock, as `-partition_offset` makes.
+    fn find_partition_set<R: Read + Seek>(
+        &mut self,
+        src: &mut Src<R>,
+    ) -> Result<Option<u32>, ReadError> {
+        for p in self.mbr.clone() {
+            if p.start_lba % 4 != 0 || p.start_lba < 64 {
+                continue;
+            }
+            let base = p.start_lba / 4;
+            let off = (base as u64 + 16) * BLOCK;
+            if off + BLOCK > src.size {
+                continue;
+            }
+            let vd = src.read(off, 8)?;
+            if vd[0] == 1 && &vd[1..6] == b"CD001" {
+                return Ok(Some(base));
+            }
+        }
+        Ok(None)
+    }
+
+    fn path_tables(&mut self, vd: &[u8], which: &str, base: u32) -> Result<(), ReadError> {
         let size = le32(&vd[132..136]) as u64;
-        let l = le32(&vd[140..144]) as u64;
-        let m = u32::from_be_bytes([vd[148], vd[149], vd[150], vd[151]]) as u64;
+        let l = le32(&vd[140..144]) as u64 + base as u64;
+        let m = u32::from_be_bytes([vd[148], vd[149], vd[150], vd[151]]) as u64 + base as u64;
         for (pos, kind) in [(l, "L"), (m, "M")] {
             let start = pos * BLOCK;
             if size > 0 && start.saturating_add(size) <= self.size {
@@ -341,11 +489,12 @@ impl Image {
         src: &mut Src<R>,
         vd: &[u8],
         joliet: bool,
+        base: u32,
+        tree: &'static str,
     ) -> Result<(), ReadError> {
         let root = &vd[156..190];
-        let lba = le32(&root[2..6]);
+        let lba = le32(&root[2..6]).saturating_add(base);
         let len = le32(&root[10..14]);
-        let tree = if joliet { "joliet" } else { "iso" };
         let mut seen: HashSet<u32> = HashSet::new();
         // directories may overlap; never read more than twice the image (+ slack)
         let mut budget = src
@@ -410,7 +559,7 @@ impl Image {
                         off + pos as u64,
                     ));
                 }
-                let elba = le32(&rec[2..6]);
+                let elba = le32(&rec[2..6]).saturating_add(base);
                 let esize = le32(&rec[10..14]);
                 let is_dir = rec[25] & 2 != 0;
                 idx += 1;
@@ -429,7 +578,7 @@ impl Image {
                     if !joliet {
                         let su_start = 33 + lfi + (1 - lfi % 2);
                         if su_start < rl {
-                            if let Some(n) = self.rr_name(src, &rec[su_start..])? {
+                            if let Some(n) = self.rr_name(src, &rec[su_start..], base)? {
                                 name = n;
                             }
                         }
@@ -460,6 +609,7 @@ impl Image {
         &mut self,
         src: &mut Src<R>,
         su: &[u8],
+        base: u32,
     ) -> Result<Option<String>, ReadError> {
         let mut name: Vec<u8> = Vec::new();
         let mut found = false;
@@ -480,7 +630,7 @@ impl Image {
                         name.extend_from_slice(&f[5..]);
                     }
                     b"CE" if l >= 28 => {
-                        let blk = le32(&f[4..8]) as u64;
+                        let blk = le32(&f[4..8]) as u64 + base as u64;
                         let off = le32(&f[12..16]) as u64;
                         let len = le32(&f[20..24]) as u64;
                         if len > BLOCK || off >= BLOCK {

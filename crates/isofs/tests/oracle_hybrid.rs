@@ -143,3 +143,199 @@ fn image_over_one_gib_gets_xorriso_geometry_and_alignment() {
     drop(f);
     assert_same_files(&exp, &got);
 }
+
+/// Output of a partitioning tool run on `iso` (LC_ALL=C), with `input` on stdin.
+fn tool(cmd: &str, args: &[&str], iso: &Path, input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(cmd)
+        .args(args)
+        .arg(iso)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd} is required (apt-get install -y fdisk gdisk): {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Fields after "<label> :" on each line starting with `label`.
+fn fields<'a>(text: &'a str, label: &str) -> Vec<Vec<&'a str>> {
+    text.lines()
+        .filter(|l| l.starts_with(label))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn reader_parses_hybrid_mbr_gpt_and_partition_trees_like_xorriso_fdisk_gdisk() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    live_tree(&t, Some(1440));
+    touch_all(&t, 1700000000);
+    let iso = d.path().join("x.iso");
+    xorriso_to_file(&t, &iso, &hybrid_opts("HYBRID", 1700000000, true), mbr());
+    let img = isofs::read::Image::parse(&mut std::fs::File::open(&iso).unwrap()).unwrap();
+
+    // xorriso's own view of the system area
+    require_tool("xorriso");
+    let o = Command::new("xorriso")
+        .arg("-indev")
+        .arg(&iso)
+        .args(["-report_system_area", "plain"])
+        .output()
+        .unwrap();
+    let rep = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mbr_rows = fields(&rep, "MBR partition      ");
+    assert_eq!(mbr_rows.len(), img.mbr.len(), "{rep}");
+    for (row, p) in mbr_rows.iter().zip(&img.mbr) {
+        assert_eq!(row[0], p.index.to_string(), "{rep}");
+        assert_eq!(row[1], format!("0x{:02x}", p.status), "{rep}");
+        assert_eq!(row[2], format!("0x{:02x}", p.ptype), "{rep}");
+        assert_eq!(row[3], p.start_lba.to_string(), "{rep}");
+        assert_eq!(row[4], p.sectors.to_string(), "{rep}");
+    }
+    assert_eq!(
+        fields(&rep, "Partition offset   "),
+        vec![vec![img.partition_offset.unwrap().to_string().as_str()]]
+    );
+    let h = img.gpt_header.as_ref().expect("a GPT header");
+    assert!(h.header_crc_ok && h.entries_crc_ok && h.backup_ok, "{h:?}");
+    assert_eq!(
+        fields(&rep, "GPT disk GUID      "),
+        vec![vec![hex(&h.disk_guid).as_str()]]
+    );
+    assert_eq!(
+        fields(&rep, "GPT lba range      "),
+        vec![vec![
+            h.first_usable.to_string().as_str(),
+            h.last_usable.to_string().as_str(),
+            h.backup_lba.to_string().as_str()
+        ]]
+    );
+    assert_eq!(
+        fields(&rep, "GPT entry array    ")[0][..2],
+        [
+            h.entries_lba.to_string().as_str(),
+            h.entry_count.to_string().as_str()
+        ]
+    );
+    let names = fields(&rep, "GPT partname local ");
+    let guids = fields(&rep, "GPT partition GUID ");
+    let types = fields(&rep, "GPT type GUID      ");
+    let flags = fields(&rep, "GPT partition flags");
+    let ranges = fields(&rep, "GPT start and size ");
+    assert_eq!(img.gpt.len(), 2, "{:?}", img.gpt);
+    for (i, p) in img.gpt.iter().enumerate() {
+        assert_eq!(
+            names[i],
+            [p.index.to_string().as_str(), p.name.as_str()],
+            "{rep}"
+        );
+        assert_eq!(guids[i][1], hex(&p.guid), "{rep}");
+        assert_eq!(types[i][1], hex(&p.type_guid), "{rep}");
+        assert_eq!(flags[i][1], format!("0x{:016x}", p.flags), "{rep}");
+        assert_eq!(
+            ranges[i][1..],
+            [
+                p.first_lba.to_string().as_str(),
+                (p.last_lba - p.first_lba + 1).to_string().as_str()
+            ],
+            "{rep}"
+        );
+    }
+
+    // fdisk: the MBR ("x.iso1 * 64 4095 4032 2M 0 Empty") and its disk identifier
+    let f = tool("fdisk", &["-l"], &iso, "");
+    assert!(
+        f.contains(&format!("Disk identifier: 0x{:08x}", img.mbr_id.unwrap())),
+        "{f}"
+    );
+    for p in &img.mbr {
+        let dev = format!("{}{}", iso.display(), p.index);
+        let row = f
+            .lines()
+            .find(|l| l.starts_with(&dev))
+            .unwrap_or_else(|| panic!("{dev} not in {f}"));
+        let mut w: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(w[1] == "*", p.bootable, "{row}");
+        if w[1] == "*" {
+            w.remove(1);
+        }
+        assert_eq!(w[1], p.start_lba.to_string(), "{row}");
+        assert_eq!(w[2], (p.start_lba + p.sectors - 1).to_string(), "{row}");
+        assert_eq!(w[3], p.sectors.to_string(), "{row}");
+        assert_eq!(w[5], format!("{:x}", p.ptype), "{row}");
+    }
+
+    // gdisk (answering "use the GPT"): a valid GPT with the same entries
+    let g = tool("gdisk", &["-l"], &iso, "2\n");
+    assert!(g.contains("Found valid MBR and GPT"), "{g}");
+    for p in &img.gpt {
+        let row = format!("{:>4} {:>15} {:>15}", p.index, p.first_lba, p.last_lba);
+        assert!(
+            g.contains(&row) && g.contains(&p.name),
+            "{row:?} not in {g}"
+        );
+    }
+    assert!(g.contains(&format!(
+        "First usable sector is {}, last usable sector is {}",
+        h.first_usable, h.last_usable
+    )));
+
+    // the second descriptor set and tree copies are named
+    let part = img.partition_offset.unwrap() as u64;
+    let pvd2 = (part + 16) * 2048;
+    assert!(
+        img.describe(pvd2)
+            .starts_with("partition set: primary volume descriptor"),
+        "{}",
+        img.describe(pvd2)
+    );
+    let root2 = img
+        .tree_files("iso (partition)")
+        .find(|f| f.path == "/")
+        .expect("partition tree root");
+    assert!(img
+        .describe(root2.lba as u64 * 2048)
+        .contains("iso (partition) directory records of /"));
+    let jroot2 = img
+        .tree_files("joliet (partition)")
+        .find(|f| f.path == "/")
+        .unwrap();
+    assert!(img
+        .describe(jroot2.lba as u64 * 2048)
+        .contains("joliet (partition) directory records of /"));
+    // both copies list the same files at the same (absolute) extents
+    let files = |tree: &str| -> Vec<(String, u32, u32)> {
+        let mut v: Vec<_> = img
+            .tree_files(tree)
+            .filter(|f| !f.is_dir)
+            .map(|f| (f.path.clone(), f.lba, f.size))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files("iso"), files("iso (partition)"));
+    assert_eq!(files("joliet"), files("joliet (partition)"));
+    assert!(files("iso").len() >= 5);
+    let end = img.size - 512;
+    assert!(
+        img.describe(end).starts_with("backup GPT header"),
+        "{}",
+        img.describe(end)
+    );
+    assert!(img.describe(1024).starts_with("GPT partition entries"));
+}

@@ -177,3 +177,59 @@ proptest! {
         }
     }
 }
+
+/// A small hybrid image (isohybrid MBR, GPT, second descriptor set) from our writer.
+fn hybrid_sample() -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    let isolinux = std::fs::read("/usr/lib/ISOLINUX/isolinux.bin")
+        .expect("/usr/lib/ISOLINUX/isolinux.bin is required (apt-get install -y isolinux)");
+    let mbr = std::fs::read("/usr/lib/ISOLINUX/isohdpfx.bin")
+        .expect("/usr/lib/ISOLINUX/isohdpfx.bin is required (apt-get install -y isolinux)");
+    write_file(&t, "isolinux/isolinux.bin", &isolinux);
+    write_file(&t, "efi.img", &vec![0xefu8; 4 * 2048]);
+    write_file(&t, &format!("d/{}", "long".repeat(40)), b"long name");
+    touch_all(&t, 1700000000);
+    let mut o = opts("HYB", 1700000000);
+    o.boot = Some(boot(
+        "isolinux/isolinux.bin",
+        "isolinux/boot.cat",
+        Some("efi.img"),
+        Some(mbr),
+    ));
+    ours(&t, &o)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    #[test]
+    fn mutated_hybrid_images_never_panic(muts in proptest::collection::vec((0usize..60 * 2048, any::<u8>()), 1..40)) {
+        static IMG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let base = IMG.get_or_init(hybrid_sample);
+        let mut img = base.clone();
+        for (off, b) in muts {
+            if off < img.len() {
+                img[off] = b;
+            }
+        }
+        if let Ok(i) = Image::parse(&mut std::io::Cursor::new(&img)) {
+            let _ = i.describe(0);
+            prop_assert!(i.regions.len() < 5_000_000);
+        }
+    }
+}
+
+#[test]
+fn hybrid_sample_parses_with_both_descriptor_sets() {
+    let img = hybrid_sample();
+    let parsed = Image::parse(&mut std::io::Cursor::new(&img)).unwrap();
+    assert_eq!(parsed.partition_offset, Some(16));
+    let h = parsed.gpt_header.as_ref().unwrap();
+    assert!(h.header_crc_ok && h.entries_crc_ok && h.backup_ok);
+    // a broken backup GPT is noticed, not fatal
+    let mut bad = img.clone();
+    let n = bad.len();
+    bad[n - 512 + 40] ^= 1;
+    let p = Image::parse(&mut std::io::Cursor::new(&bad)).unwrap();
+    assert!(!p.gpt_header.unwrap().backup_ok);
+}
