@@ -665,6 +665,15 @@ impl<'a> Plan<'a> {
             Some(e) => Some(file_src(self, e)?),
             None => None,
         };
+        if let (Some(i), Some(path)) = (efi, &b.efi_image) {
+            if self.fsrcs[i].size == 0 {
+                // xorriso: "Trying to use an invalid file as boot image"
+                return Err(WriteError::Boot {
+                    path: path.clone(),
+                    why: "the EFI boot image is empty; xorriso refuses empty boot images",
+                });
+            }
+        }
         let catalog = file_src(self, &b.catalog)?;
         let fs = &mut self.fsrcs[bios];
         if fs.size > MAX_PATCHABLE || fs.size < 64 {

@@ -110,4 +110,18 @@ fn bad_names_and_missing_boot_files_are_clear_errors() {
     ));
     let e = isofs::write(&tree, &mut out, &o, &mut |_, _| {}).unwrap_err();
     assert!(e.to_string().contains("does not exist"), "{e}");
+
+    // an empty EFI image: xorriso fails ("invalid file as boot image"), so do we
+    let t3 = d.path().join("t3");
+    live_tree(&t3, false);
+    write_file(&t3, "efi.img", b"");
+    let tree = fstree::Tree::scan(&t3).unwrap();
+    o.boot = Some(boot(
+        "isolinux/isolinux.bin",
+        "isolinux/boot.cat",
+        Some("efi.img"),
+        None,
+    ));
+    let e = isofs::write(&tree, &mut out, &o, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("EFI boot image is empty"), "{e}");
 }
