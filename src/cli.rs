@@ -61,7 +61,7 @@ pub struct SourceArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct VerifyArgs {
     /// The release to verify, e.g. 3.3 for Tails 3.3, or a version from --catalog.
-    #[arg(value_name = "VERSION")]
+    #[arg(value_name = "VERSION", id = "release")]
     pub version: Option<String>,
 
     #[command(flatten)]

@@ -5,8 +5,13 @@
 
 pub mod authenticate;
 pub mod cli;
+pub mod compare;
 pub mod exit;
+pub mod fetch;
 pub mod pipeline;
+pub mod progress;
+pub mod rebuild;
 pub mod release;
 pub mod report;
+pub mod source;
 pub mod untrusted;

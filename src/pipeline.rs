@@ -1,20 +1,299 @@
 //! `run()`: resolve → fetch → authenticate → source → rebuild → compare → report.
+//!
+//! Each stage has its own module and error type; this file only strings them together
+//! and turns the outcome into a report and an exit code.
 
-use crate::cli::{Cli, Command};
-use crate::exit::Exit;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::authenticate::{self, AuthError, Authenticity, Check, PinnedCert, Sink};
+use crate::cli::{Cli, Command, OutputArgs, VerifyArgs};
+use crate::exit::{Exit, Failure};
+use crate::fetch::{self, FetchError, Fetcher, SetupError, SmallFetchError, Source};
+use crate::progress::Progress;
+use crate::release::{self, tails, Release, ResolveError};
+use crate::report::{self, verify::VerifyReport};
+use crate::untrusted::Untrusted;
 
 /// Runs what the command line asks and reports it; returns the exit code.
 pub fn main(cli: Cli) -> Exit {
     let out = cli.output.clone();
     match cli.command {
-        Some(Command::Authenticate(_))
-        | Some(Command::List(_))
-        | Some(Command::Compare(_))
-        | Some(Command::Build(_))
-        | None => {
-            let _ = out;
-            eprintln!("verify-release: error: not wired yet");
-            Exit::Incomplete
+        Some(Command::Authenticate(args)) => match authenticate::run_cli(&args, &out) {
+            Ok(r) => report::emit(&out, &r),
+            Err(e) => report::emit_error(&out, "authenticate", &e),
+        },
+        Some(Command::List(args)) => match release::list(args.catalog.as_deref()) {
+            Ok(list) => report::emit(&out, &report::list::ListReport { releases: list }),
+            Err(e) => report::emit_error(&out, "list", &e),
+        },
+        Some(Command::Compare(args)) => match crate::compare::run_cli(&args, &out) {
+            Ok(r) => report::emit(&out, &r),
+            Err(e) => report::emit_error(&out, "compare", &e),
+        },
+        Some(Command::Build(args)) => match crate::rebuild::embedded::run_cli(&args, &out) {
+            Ok(r) => report::emit(&out, &r),
+            Err(e) => report::emit_error(&out, "build", &e),
+        },
+        None => match &cli.verify.version {
+            Some(version) => match run(version, &cli.verify, &out) {
+                Ok(r) => report::emit(&out, &r),
+                Err(e) => report::emit_error(&out, "verify", &e),
+            },
+            None => {
+                eprintln!(
+                    "verify-release: error: which release? e.g. `verify-release 3.3`, \
+                     or `verify-release --help`"
+                );
+                Exit::Usage
+            }
+        },
+    }
+}
+
+/// A part of the pipeline that this build cannot run yet.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not available in this version of verify-release yet; use --no-rebuild to authenticate only")]
+pub struct Unavailable(&'static str);
+
+impl Failure for Unavailable {
+    fn exit(&self) -> Exit {
+        Exit::Incomplete
+    }
+}
+
+/// Why verifying a release could not finish (a differing rebuild is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("cannot read the signing key {path}: {source}")]
+    ReadCert {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot get {what} of {release}; tried:\n{tried}")]
+    Small {
+        what: &'static str,
+        release: String,
+        tried: String,
+    },
+    #[error("{what} of {release}: {source}")]
+    Auth {
+        what: &'static str,
+        release: String,
+        #[source]
+        source: AuthError,
+    },
+    #[error(transparent)]
+    Fetch(#[from] FetchError<AuthError>),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+impl Failure for PipelineError {
+    fn exit(&self) -> Exit {
+        match self {
+            PipelineError::Resolve(e) => e.exit(),
+            PipelineError::Setup(e) => e.exit(),
+            PipelineError::ReadCert { .. } | PipelineError::Small { .. } => Exit::Incomplete,
+            PipelineError::Auth { source, .. } => source.exit(),
+            PipelineError::Fetch(e) => e.exit(),
+            PipelineError::Unavailable(e) => e.exit(),
         }
+    }
+}
+
+/// Feeds fetched bytes to the authenticity check (one read pass).
+impl fetch::Verify for Check {
+    type Output = Authenticity;
+    type Error = AuthError;
+
+    fn finish(self: Box<Self>) -> Result<Authenticity, AuthError> {
+        Sink::finish(self)
+    }
+}
+
+/// Verifies one release: the whole job behind `verify-release VERSION`.
+pub fn run(
+    version: &str,
+    args: &VerifyArgs,
+    out: &OutputArgs,
+) -> Result<VerifyReport, PipelineError> {
+    let started = Instant::now();
+    let release = resolve(version, args)?;
+    let progress = Progress::wanted(out.json, out.quiet);
+    let fetcher = Fetcher::new(fetch::FetchOptions::from_args(&args.source, progress)?)?;
+    log(
+        out,
+        &format!(
+            "{} {}: resolving signature and signing key",
+            release.project, release.version
+        ),
+    );
+
+    let signature = fetch_first(&fetcher, &release.signature_urls, "the signature", &release)?;
+    let cert = signing_cert(&fetcher, args.cert.as_deref(), &release)?;
+    let verifier = cert
+        .verifier(&signature)
+        .map_err(|source| auth_err("the signature", &release, source))?;
+
+    let expected = authenticate::Expected {
+        size: release.image.size,
+        sha256: release
+            .image
+            .sha256
+            .as_deref()
+            .and_then(|h| authenticate::parse_sha256(h).ok()),
+    };
+    let mut new_check = || Check::new(&verifier, expected);
+    let fetched = match &args.image {
+        Some(path) => {
+            log(
+                out,
+                &format!(
+                    "authenticating {}",
+                    Untrusted::new(path.as_os_str().as_encoded_bytes())
+                ),
+            );
+            fetcher.verify_local(path, &fetch_expected(&expected), &mut new_check)?
+        }
+        None => {
+            log(out, &format!("fetching {}", release.image.file_name));
+            let request = fetch::Request {
+                file_name: release.image.file_name.clone(),
+                sources: release
+                    .image
+                    .urls
+                    .iter()
+                    .filter_map(|u| Source::parse(u.as_str()).ok())
+                    .collect(),
+                expected: fetch_expected(&expected),
+            };
+            fetcher.fetch_verified(&request, &mut new_check)?
+        }
+    };
+    let authenticated_in = started.elapsed();
+    let report = VerifyReport {
+        release,
+        image_path: fetched.path.clone(),
+        origin: format!("{:?}", fetched.origin),
+        authenticity: fetched.verified,
+        authenticate_seconds: authenticated_in.as_secs_f64(),
+        rebuild: None,
+    };
+    if args.no_rebuild {
+        return Ok(report);
+    }
+    Err(PipelineError::Unavailable(Unavailable("rebuilding")))
+}
+
+fn resolve(version: &str, args: &VerifyArgs) -> Result<Release, PipelineError> {
+    // A USB image of Tails given with --image is checked against the .img signature.
+    let is_img = args
+        .image
+        .as_deref()
+        .and_then(Path::extension)
+        .is_some_and(|e| e == "img");
+    if args.source.catalog.is_none() && is_img {
+        let mut r = tails::release_of_kind(version, tails::ImageKind::Img)?;
+        release::add_mirrors(&mut r, &args.source.mirror)?;
+        return Ok(r);
+    }
+    Ok(release::resolve(
+        version,
+        args.source.catalog.as_deref(),
+        &args.source.mirror,
+    )?)
+}
+
+fn fetch_expected(e: &authenticate::Expected) -> fetch::Expected {
+    fetch::Expected {
+        size: e.size,
+        sha256: e.sha256,
+    }
+}
+
+fn auth_err(what: &'static str, release: &Release, source: AuthError) -> PipelineError {
+    PipelineError::Auth {
+        what,
+        release: format!("{} {}", release.project, release.version),
+        source,
+    }
+}
+
+/// Largest signature or key file accepted.
+const SMALL_MAX: u64 = 1 << 20;
+
+/// The first of `urls` that answers; every failure is listed when none does.
+fn fetch_first(
+    fetcher: &Fetcher,
+    urls: &[url::Url],
+    what: &'static str,
+    release: &Release,
+) -> Result<Vec<u8>, PipelineError> {
+    let mut tried = Vec::new();
+    for url in urls {
+        match fetcher.fetch_small(url.as_str(), SMALL_MAX) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) => tried.push(format!("  {url}: {}", small_reason(&e))),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("  (no location is known; give one in the catalog)".into());
+    }
+    Err(PipelineError::Small {
+        what,
+        release: format!("{} {}", release.project, release.version),
+        tried: tried.join("\n"),
+    })
+}
+
+fn small_reason(e: &SmallFetchError) -> String {
+    report::error_chain(e)
+}
+
+/// The signing key: `--cert`, else a cached copy whose primary fingerprint is pinned,
+/// else fetched from the release's key locations (and cached once its pin matched).
+fn signing_cert(
+    fetcher: &Fetcher,
+    cert_file: Option<&Path>,
+    release: &Release,
+) -> Result<PinnedCert, PipelineError> {
+    if let Some(path) = cert_file {
+        let bytes = std::fs::read(path).map_err(|source| PipelineError::ReadCert {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        return PinnedCert::new(&bytes, &release.signers)
+            .map_err(|source| auth_err("the signing key", release, source));
+    }
+    let cached = fetcher
+        .cache()
+        .root()
+        .join("certs")
+        .join(format!("{}.pgp", release.signers.join("-")));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        if let Ok(cert) = PinnedCert::new(&bytes, &release.signers) {
+            return Ok(cert);
+        }
+    }
+    let bytes = fetch_first(fetcher, &release.cert_urls, "the signing key", release)?;
+    let cert = PinnedCert::new(&bytes, &release.signers)
+        .map_err(|source| auth_err("the signing key", release, source))?;
+    if let Some(dir) = cached.parent() {
+        // Only a key whose pin matched is kept; failing to cache is not fatal.
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&cached, &bytes));
+    }
+    Ok(cert)
+}
+
+/// A progress line on stderr, unless quiet or JSON was asked for.
+fn log(out: &OutputArgs, line: &str) {
+    if !out.quiet && !out.json {
+        eprintln!("verify-release: {line}");
     }
 }

@@ -298,9 +298,11 @@ impl Catalog {
             Some(EpochEntry::Fixed(n)) => return Err(format!("source_date_epoch {n} is negative")),
             Some(EpochEntry::Named(n)) if n == "recipe" => EpochRule::Recipe,
             Some(EpochEntry::Named(n)) if n == "debian-changelog" => EpochRule::DebianChangelog,
-            Some(EpochEntry::Named(n)) => return Err(format!(
+            Some(EpochEntry::Named(n)) => {
+                return Err(format!(
                 "source_date_epoch {n:?}: expected an integer, \"recipe\" or \"debian-changelog\""
-            )),
+            ))
+            }
         };
         Ok(SourceRef {
             repo: self.url(&s.repo)?,

@@ -160,7 +160,7 @@ pub struct Listing {
 }
 
 /// Puts `mirror/<file name>` in front of the image and signature locations.
-fn add_mirrors(release: &mut Release, mirrors: &[String]) -> Result<(), ResolveError> {
+pub fn add_mirrors(release: &mut Release, mirrors: &[String]) -> Result<(), ResolveError> {
     let sig_name = release
         .signature_urls
         .first()

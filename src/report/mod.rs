@@ -5,6 +5,9 @@
 //! stdout with `--json`, so a script always gets one parseable answer.
 
 pub mod authenticate;
+pub mod compare;
+pub mod list;
+pub mod verify;
 
 use std::io::Write;
 
