@@ -339,3 +339,22 @@ fn reader_parses_hybrid_mbr_gpt_and_partition_trees_like_xorriso_fdisk_gdisk() {
     );
     assert!(img.describe(1024).starts_with("GPT partition entries"));
 }
+
+#[test]
+fn long_mbr_templates_match_xorriso() {
+    // xorriso copies up to 32 KiB of the template into the system area; what the MBR
+    // fields and the GPT do not overwrite stays.
+    let d = tempfile::tempdir().unwrap();
+    let mut tpl = read_tool_file(ISOHDPFX);
+    tpl.extend((0..20_000u32).map(|i| (i % 251) as u8 | 1));
+    let tpl_path = d.path().join("long-template.bin");
+    std::fs::write(&tpl_path, &tpl).unwrap();
+    for efi in [false, true] {
+        let t = d.path().join(format!("t{efi}"));
+        live_tree(&t, efi.then_some(64));
+        touch_all(&t, 1700000000);
+        let mut o = hybrid_opts("TEMPLATE", 1700000000, efi);
+        o.boot.as_mut().unwrap().isohybrid_mbr = Some(tpl.clone());
+        check(&t, &o, Some(&tpl_path));
+    }
+}
