@@ -15,6 +15,8 @@ command -v gpg        >/dev/null || need+=(gpg)
 command -v gpgv       >/dev/null || need+=(gpgv)
 command -v git        >/dev/null || need+=(git)
 command -v mkfs.vfat  >/dev/null || need+=(dosfstools)
+command -v fdisk      >/dev/null || need+=(fdisk)
+command -v sgdisk     >/dev/null || need+=(gdisk)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo

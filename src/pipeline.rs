@@ -11,7 +11,8 @@ use crate::cli::{Cli, Command, OutputArgs, VerifyArgs};
 use crate::exit::{Exit, Failure};
 use crate::fetch::{self, FetchError, Fetcher, SetupError, SmallFetchError, Source};
 use crate::progress::Progress;
-use crate::release::{self, tails, Release, ResolveError};
+use crate::rebuild::{self, embedded, tails, RebuildError, WorkDir};
+use crate::release::{self, Release, ResolveError};
 use crate::report::{self, verify::VerifyReport};
 use crate::untrusted::Untrusted;
 
@@ -92,6 +93,10 @@ pub enum PipelineError {
     Fetch(#[from] FetchError<AuthError>),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Rebuild(#[from] RebuildError),
+    #[error(transparent)]
+    Plan(#[from] tails::TailsError),
 }
 
 impl Failure for PipelineError {
@@ -103,6 +108,8 @@ impl Failure for PipelineError {
             PipelineError::Auth { source, .. } => source.exit(),
             PipelineError::Fetch(e) => e.exit(),
             PipelineError::Unavailable(e) => e.exit(),
+            PipelineError::Rebuild(e) => e.exit(),
+            PipelineError::Plan(e) => e.exit(),
         }
     }
 }
@@ -118,13 +125,19 @@ impl fetch::Verify for Check {
 }
 
 /// Verifies one release: the whole job behind `verify-release VERSION`.
-pub fn run(
-    version: &str,
-    args: &VerifyArgs,
-    out: &OutputArgs,
-) -> Result<VerifyReport, PipelineError> {
+pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome, PipelineError> {
     let started = Instant::now();
     let release = resolve(version, args)?;
+    if args.plan {
+        return Ok(Outcome::Plan(plan(&release, args)?));
+    }
+    let work = if args.no_rebuild {
+        None
+    } else {
+        let work = WorkDir::new(args.work_dir.as_deref(), args.keep)?;
+        rebuild::preflight(&release, &work)?;
+        Some(work)
+    };
     let progress = Progress::wanted(out.json, out.quiet);
     let fetcher = Fetcher::new(fetch::FetchOptions::from_args(&args.source, progress)?)?;
     log(
@@ -136,7 +149,7 @@ pub fn run(
     );
 
     let signature = fetch_first(&fetcher, &release.signature_urls, "the signature", &release)?;
-    let cert = signing_cert(&fetcher, args.cert.as_deref(), &release)?;
+    let (cert, cert_bytes) = signing_cert(&fetcher, args.cert.as_deref(), &release)?;
     let verifier = cert
         .verifier(&signature)
         .map_err(|source| auth_err("the signature", &release, source))?;
@@ -177,18 +190,72 @@ pub fn run(
         }
     };
     let authenticated_in = started.elapsed();
-    let report = VerifyReport {
-        release,
+    let mut report = VerifyReport {
         image_path: fetched.path.clone(),
         origin: format!("{:?}", fetched.origin),
         authenticity: fetched.verified,
         authenticate_seconds: authenticated_in.as_secs_f64(),
         rebuild: None,
+        release,
     };
-    if args.no_rebuild {
-        return Ok(report);
+    let Some(work) = work else {
+        return Ok(Outcome::Verified(Box::new(report)));
+    };
+    let verdict = rebuild::rebuild(
+        &report.release,
+        &fetched.path,
+        &cert_bytes,
+        &verifier,
+        &work,
+        out,
+    )?;
+    report.rebuild = Some(verdict);
+    Ok(Outcome::Verified(Box::new(report)))
+}
+
+/// What `verify-release VERSION` produced: a verdict, or with `--plan` the plan.
+pub enum Outcome {
+    Verified(Box<VerifyReport>),
+    Plan(tails::Plan),
+}
+
+impl report::Render for Outcome {
+    fn command(&self) -> &'static str {
+        match self {
+            Outcome::Verified(r) => r.command(),
+            Outcome::Plan(p) => p.command(),
+        }
     }
-    Err(PipelineError::Unavailable(Unavailable("rebuilding")))
+    fn exit(&self) -> Exit {
+        match self {
+            Outcome::Verified(r) => r.exit(),
+            Outcome::Plan(p) => p.exit(),
+        }
+    }
+    fn human(&self) -> String {
+        match self {
+            Outcome::Verified(r) => r.human(),
+            Outcome::Plan(p) => p.human(),
+        }
+    }
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Verified(r) => r.json(),
+            Outcome::Plan(p) => p.json(),
+        }
+    }
+}
+
+/// Every step of the rebuild, nothing run (`--plan`).
+fn plan(release: &Release, args: &VerifyArgs) -> Result<tails::Plan, PipelineError> {
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("verify-release-XXXXXX"));
+    match release.backend {
+        release::Backend::Tails => Ok(tails::plan(release, &work_dir)?),
+        _ => Ok(embedded::plan(release, &work_dir).map_err(RebuildError::from)?),
+    }
 }
 
 fn resolve(version: &str, args: &VerifyArgs) -> Result<Release, PipelineError> {
@@ -199,7 +266,7 @@ fn resolve(version: &str, args: &VerifyArgs) -> Result<Release, PipelineError> {
         .and_then(Path::extension)
         .is_some_and(|e| e == "img");
     if args.source.catalog.is_none() && is_img {
-        let mut r = tails::release_of_kind(version, tails::ImageKind::Img)?;
+        let mut r = release::tails::release_of_kind(version, release::tails::ImageKind::Img)?;
         release::add_mirrors(&mut r, &args.source.mirror)?;
         return Ok(r);
     }
@@ -262,14 +329,15 @@ fn signing_cert(
     fetcher: &Fetcher,
     cert_file: Option<&Path>,
     release: &Release,
-) -> Result<PinnedCert, PipelineError> {
+) -> Result<(PinnedCert, Vec<u8>), PipelineError> {
     if let Some(path) = cert_file {
         let bytes = std::fs::read(path).map_err(|source| PipelineError::ReadCert {
             path: path.to_path_buf(),
             source,
         })?;
-        return PinnedCert::new(&bytes, &release.signers)
-            .map_err(|source| auth_err("the signing key", release, source));
+        let cert = PinnedCert::new(&bytes, &release.signers)
+            .map_err(|source| auth_err("the signing key", release, source))?;
+        return Ok((cert, bytes));
     }
     let cached = fetcher
         .cache()
@@ -278,7 +346,7 @@ fn signing_cert(
         .join(format!("{}.pgp", release.signers.join("-")));
     if let Ok(bytes) = std::fs::read(&cached) {
         if let Ok(cert) = PinnedCert::new(&bytes, &release.signers) {
-            return Ok(cert);
+            return Ok((cert, bytes));
         }
     }
     let bytes = fetch_first(fetcher, &release.cert_urls, "the signing key", release)?;
@@ -288,7 +356,7 @@ fn signing_cert(
         // Only a key whose pin matched is kept; failing to cache is not fatal.
         let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&cached, &bytes));
     }
-    Ok(cert)
+    Ok((cert, bytes))
 }
 
 /// A progress line on stderr, unless quiet or JSON was asked for.

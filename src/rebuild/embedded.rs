@@ -142,3 +142,101 @@ pub fn run_cli(args: &BuildArgs, out: &OutputArgs) -> Result<BuildReport, BuildF
     };
     build(&args.source_dir, &output, out)
 }
+
+/// The steps of an embedded rebuild of `release`, nothing run (`--plan`).
+pub fn plan(
+    release: &crate::release::Release,
+    work_dir: &Path,
+) -> Result<super::tails::Plan, super::RebuildError> {
+    use super::tails::{CommandLine, EpochPlan, Plan, Step};
+    let src = release
+        .source
+        .as_ref()
+        .ok_or_else(|| super::RebuildError::NoSource {
+            project: release.project.clone(),
+            version: release.version.clone(),
+        })?;
+    let work_dir = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+    let checkout = work_dir.join("source");
+    let out_dir = work_dir.join("rebuilt");
+    let image = out_dir.join(&release.image.file_name);
+    let (from, known) = match &src.source_date_epoch {
+        crate::release::EpochRule::Recipe => (
+            "source_date_epoch in release.toml of the tag".to_owned(),
+            None,
+        ),
+        crate::release::EpochRule::DebianChangelog => (
+            "the top entry of debian/changelog of the tag".to_owned(),
+            None,
+        ),
+        crate::release::EpochRule::Fixed(n) => ("the catalog".to_owned(), Some(*n)),
+    };
+    let cmd = |argv: &[&str]| CommandLine {
+        cwd: None,
+        env: Vec::new(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+    };
+    let steps = vec![
+        Step {
+            name: "fetch",
+            what: format!("fetch tag {} from {} into {}", src.tag, src.repo, checkout.display()),
+            commands: Vec::new(),
+        },
+        Step {
+            name: "verify-tag",
+            what: format!(
+                "split the raw tag object into its signed payload and OpenPGP signature and verify it natively against the pinned primary key {}",
+                release.signers.join(", ")
+            ),
+            commands: Vec::new(),
+        },
+        Step {
+            name: "check-commit",
+            what: match &src.commit {
+                Some(c) => format!("the verified tag must name commit {c}"),
+                None => "no commit is recorded: the verified tag alone decides".into(),
+            },
+            commands: Vec::new(),
+        },
+        Step {
+            name: "checkout",
+            what: "check out exactly that commit (detached) with its submodules".into(),
+            commands: Vec::new(),
+        },
+        Step {
+            name: "source-date-epoch",
+            what: format!("SOURCE_DATE_EPOCH from {from}"),
+            commands: Vec::new(),
+        },
+        Step {
+            name: "build",
+            what: format!(
+                "run the tree's release.toml with the embedded builder ({}); no external tool",
+                builder_version()
+            ),
+            commands: vec![cmd(&[
+                "verify-release",
+                "build",
+                &checkout.to_string_lossy(),
+                "--output",
+                &image.to_string_lossy(),
+            ])],
+        },
+        Step {
+            name: "compare",
+            what: "compare the rebuilt image with the verified official image byte for byte, and check the official signature over the rebuilt bytes".into(),
+            commands: Vec::new(),
+        },
+    ];
+    Ok(Plan {
+        project: release.project.clone(),
+        version: release.version.clone(),
+        backend: "embedded",
+        work_dir: work_dir.clone(),
+        checkout_dir: checkout,
+        output_dir: out_dir,
+        image,
+        source_date_epoch: EpochPlan { from, known },
+        steps,
+    })
+}
