@@ -336,7 +336,7 @@ pub fn write<W: Write + Seek>(
     w.sink.put(&[0u8; SUPERBLOCK_SIZE])?;
     let root = tree.root;
     let root_ref = pipeline::run(&jobs, opts.compression, bs, opts.threads, |next| {
-        let r = w.write_dir(root, None, "", 0, next, progress)?;
+        let r = w.write_dir(root, None, "", next, progress)?;
         w.flush_fragment()?;
         Ok(r)
     })?;
@@ -391,7 +391,6 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         dir: NodeId,
         parent: Option<NodeId>,
         path: &str,
-        depth: usize,
         next: NextUnit<'_>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, WriteError> {
@@ -418,7 +417,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
                         NodeKind::Dir { .. } => {
                             let child = format!("{path}/{}", String::from_utf8_lossy(&e.name));
                             (
-                                self.write_dir(node, Some(dir), &child, depth + 1, next, progress)?,
+                                self.write_dir(node, Some(dir), &child, next, progress)?,
                                 DIR_TYPE,
                             )
                         }

@@ -71,7 +71,7 @@ fn table_hint(img: &[u8], off: usize) -> String {
         return "image shorter than a superblock".into();
     }
     let sb = Superblock::decode(img[..96].try_into().unwrap());
-    let mut spots = vec![
+    let mut spots = [
         ("superblock", 0u64),
         ("data", 96),
         ("inode table", sb.inode_table_start),
@@ -84,8 +84,7 @@ fn table_hint(img: &[u8], off: usize) -> String {
     spots.sort_by_key(|s| s.1);
     let within = spots
         .iter()
-        .filter(|s| s.1 <= off as u64)
-        .last()
+        .rfind(|s| s.1 <= off as u64)
         .map(|s| s.0)
         .unwrap_or("?");
     format!("{within} (oracle superblock: {sb:?})")
