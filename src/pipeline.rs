@@ -192,7 +192,7 @@ pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome
     let authenticated_in = started.elapsed();
     let mut report = VerifyReport {
         image_path: fetched.path.clone(),
-        origin: format!("{:?}", fetched.origin),
+        origin: origin_text(&fetched.origin),
         authenticity: fetched.verified,
         authenticate_seconds: authenticated_in.as_secs_f64(),
         rebuild: None,
@@ -275,6 +275,17 @@ fn resolve(version: &str, args: &VerifyArgs) -> Result<Release, PipelineError> {
         args.source.catalog.as_deref(),
         &args.source.mirror,
     )?)
+}
+
+/// Where the verified bytes came from, for the report: `cache`, `partial` (a complete
+/// download from an earlier run), `local` (the user's `--image`), or the URL or path.
+fn origin_text(origin: &fetch::Origin) -> String {
+    match origin {
+        fetch::Origin::Cache => "cache".into(),
+        fetch::Origin::Partial => "partial".into(),
+        fetch::Origin::Local => "local".into(),
+        fetch::Origin::Source(s) => s.to_string(),
+    }
 }
 
 fn fetch_expected(e: &authenticate::Expected) -> fetch::Expected {

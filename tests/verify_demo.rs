@@ -128,7 +128,7 @@ fn the_users_own_copy_is_verified_in_place() {
     );
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc}");
-    assert_eq!(doc["image"]["origin"], "Local");
+    assert_eq!(doc["image"]["origin"], "local");
 }
 
 #[test]
