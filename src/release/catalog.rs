@@ -437,4 +437,26 @@ tag = "1.0"
         );
         assert!(normalize_fingerprint("A490").is_none());
     }
+
+    proptest::proptest! {
+        /// Hostile catalogs: any text, and the real one with bytes cut out, give a
+        /// result or an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let (_d, path) = write(&text);
+            let _ = Catalog::load(&path).and_then(|c| c.release("1.0"));
+        }
+
+        #[test]
+        fn mangled_catalogs_never_panic(cut in 0usize..600, len in 0usize..40, junk in "[\\[\\]=\"a-z0-9 \n.]{0,12}") {
+            let mut text = GOOD.to_owned();
+            let start = cut.min(text.len());
+            let end = (start + len).min(text.len());
+            if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                text.replace_range(start..end, &junk);
+            }
+            let (_d, path) = write(&text);
+            let _ = Catalog::load(&path).and_then(|c| c.release("1.0"));
+        }
+    }
 }
