@@ -259,6 +259,82 @@ fn a_part_left_by_a_failed_run_is_resumed_by_the_next_run() {
 }
 
 #[test]
+fn retries_of_one_source_are_bounded_even_while_they_progress() {
+    let data = content(100_000, 22);
+    let body = data.clone();
+    let server = Server::start(move |req| ranged_reply(&body, ETAG, req).cut_after(10_000));
+    let env = env();
+    let e = fetch(&env, &request(&[server.url("/x")], exact(&data)), &data)
+        .0
+        .unwrap_err();
+    assert_eq!(e.exit(), Exit::Incomplete, "{e}");
+    assert!(e.to_string().contains("the transfer broke off"), "{e}");
+    let ranges: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("Range").map(str::to_string))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            None,
+            Some("bytes=10000-".into()),
+            Some("bytes=20000-".into()),
+            Some("bytes=30000-".into())
+        ]
+    );
+    assert_eq!(
+        files_under(&env.cache.join("partial")).len(),
+        2,
+        "kept for the next run"
+    );
+}
+
+#[test]
+fn a_broken_transfer_without_a_validator_is_not_kept() {
+    let data = content(50_000, 23);
+    let body = data.clone();
+    let server = Server::start(move |_| Reply::ok(body.clone()).cut_after(20_000));
+    let env = env();
+    let e = fetch(&env, &request(&[server.url("/x")], exact(&data)), &data)
+        .0
+        .unwrap_err();
+    assert_eq!(e.exit(), Exit::Incomplete, "{e}");
+    assert_eq!(server.requests().len(), 1, "nothing to resume from safely");
+    assert_nothing_kept(&env.cache);
+}
+
+#[test]
+fn a_partial_answer_starting_elsewhere_makes_the_download_start_over() {
+    let data = content(80_000, 24);
+    let body = data.clone();
+    let mut n = 0;
+    let server = Server::start(move |req| {
+        n += 1;
+        match n {
+            1 => Reply::ok(body.clone())
+                .header("ETag", ETAG)
+                .cut_after(30_000),
+            // Claims to resume, but from the wrong place.
+            2 => Reply::new(206, body[10_000..].to_vec()).header(
+                "Content-Range",
+                &format!("bytes 10000-79999/{}", body.len()),
+            ),
+            _ => ranged_reply(&body, ETAG, req),
+        }
+    });
+    let env = env();
+    let got = fetch(&env, &request(&[server.url("/x")], exact(&data)), &data)
+        .0
+        .unwrap();
+    assert_eq!(fs::read(&got.path).unwrap(), data);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[1].header("Range"), Some("bytes=30000-"));
+    assert_eq!(reqs[2].header("Range"), None);
+}
+
+#[test]
 fn a_server_that_ignores_range_makes_the_download_start_over() {
     let data = content(120_000, 5);
     let body = data.clone();

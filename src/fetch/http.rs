@@ -299,9 +299,16 @@ impl Fetcher {
         let result = match pumped {
             Ok(()) => tee.finish(&req.expected).map_err(failed),
             Err(PumpError::Read(e)) => {
+                let failure = read_failure(&e, &self.opts);
+                // Without a validator the bytes cannot be spliced safely later.
+                let resumable = part.read_meta().is_some_and(|m| m.validator.is_some());
+                if !resumable {
+                    part.discard();
+                    return Err(failed(failure));
+                }
                 let _ = out.sync_data();
                 return Err(Step::Interrupted {
-                    failure: read_failure(&e, &self.opts),
+                    failure,
                     progressed: tee.total() > offset,
                 });
             }
