@@ -411,7 +411,7 @@ fn check_partial<E>(
     }
     if last >= limit.bytes {
         return Err(failed(Failed::AnnouncedTooLarge {
-            announced: last + 1,
+            announced: last.saturating_add(1),
             limit: limit.bytes,
             limit_is_expected_size: limit.is_expected_size,
         }));

@@ -6,6 +6,10 @@
 //! the part. Sources are tried in order (mirrors first); an interrupted download is
 //! resumed with `Range` + `If-Range`. Nothing is trusted because it is in the cache:
 //! a cached file goes through a fresh verifier like a download does.
+//!
+//! Not handled: two processes fetching the same file into the same cache at the same
+//! time share one part file and can spoil each other's download (the verifier then
+//! rejects it and the part is deleted; nothing bad is kept, the run just fails).
 
 mod cache;
 mod error;
