@@ -219,9 +219,20 @@ pub fn diff_files(a: &Path, b: &Path) -> Result<ByteDiff, (Side, io::Error)> {
 /// The core loop, over any two readers (files in practice; slices in tests).
 pub fn diff_readers<R: Read + Send>(
     a: &mut impl Read,
+    b: R,
+    size_a: u64,
+    size_b: u64,
+) -> Result<ByteDiff, (Side, io::Error)> {
+    diff_readers_chunked(a, b, size_a, size_b, CHUNK)
+}
+
+/// [`diff_readers`] with a chosen read size (tests use tiny ones to cross boundaries).
+fn diff_readers_chunked<R: Read + Send>(
+    a: &mut impl Read,
     mut b: R,
     size_a: u64,
     size_b: u64,
+    chunk: usize,
 ) -> Result<ByteDiff, (Side, io::Error)> {
     let mut diff = ByteDiff {
         size_a,
@@ -240,7 +251,7 @@ pub fn diff_readers<R: Read + Send>(
         let (back, spent) = channel::<Vec<u8>>();
         s.spawn(move || loop {
             let mut buf = spent.try_recv().unwrap_or_default();
-            buf.resize(CHUNK, 0);
+            buf.resize(chunk, 0);
             let res = read_full(&mut b, &mut buf).map(|n| {
                 buf.truncate(n);
                 buf
@@ -250,7 +261,7 @@ pub fn diff_readers<R: Read + Send>(
                 break;
             }
         });
-        let mut buf_a = vec![0u8; CHUNK];
+        let mut buf_a = vec![0u8; chunk];
         let mut pending_b: Vec<u8> = Vec::new();
         let mut pending_at = 0usize;
         let mut b_done = false;
@@ -351,15 +362,14 @@ mod tests {
     use super::*;
 
     fn diff(a: &[u8], b: &[u8]) -> ByteDiff {
+        diff_chunked(a, b, CHUNK)
+    }
+
+    fn diff_chunked(a: &[u8], b: &[u8], chunk: usize) -> ByteDiff {
         let mut ra = a;
-        diff_readers(
-            &mut ra,
-            b.to_vec().as_slice(),
-            a.len() as u64,
-            b.len() as u64,
-        )
-        .ok()
-        .unwrap()
+        diff_readers_chunked(&mut ra, b, a.len() as u64, b.len() as u64, chunk)
+            .ok()
+            .unwrap()
     }
 
     /// A slow, obviously right reference for the region rule.
@@ -455,13 +465,14 @@ mod tests {
         #[test]
         fn matches_reference(a in proptest::collection::vec(0u8..4, 0..3000),
                              flips in proptest::collection::vec((0usize..3000, 1u8..255), 0..40),
-                             extra in 0usize..20) {
+                             extra in 0usize..20, chunk in 1usize..700) {
             let mut b = a.clone();
             for (p, x) in flips { if p < b.len() { b[p] ^= x; } }
             b.extend(std::iter::repeat_n(3u8, extra));
-            let d = diff(&a, &b);
+            let d = diff_chunked(&a, &b, chunk);
             let (count, reference_regions) = reference(&a, &b);
             proptest::prop_assert_eq!(d.differing_bytes, count);
+            proptest::prop_assert_eq!(d.size_b, b.len() as u64);
             let got: Vec<_> = d.regions.iter().filter(|r| !r.beyond_end).map(|r| (r.start, r.len, r.differing)).collect();
             proptest::prop_assert_eq!(got, reference_regions);
             proptest::prop_assert_eq!(d.identical(), a == b);

@@ -349,6 +349,20 @@ fn sq_content(
     if stored_same {
         return Ok(Same::Stored);
     }
+    // Stored bytes differ: a block that does not decompress on either side means the
+    // content cannot be the same as the other side's readable one.
+    Ok(decompressed_equal(la, lb, fa, fb, pair, ca, cb).unwrap_or(Same::No))
+}
+
+fn decompressed_equal(
+    la: &SquashLayout,
+    lb: &SquashLayout,
+    fa: &SqFile,
+    fb: &SqFile,
+    pair: &Pair,
+    ca: &mut FragCache,
+    cb: &mut FragCache,
+) -> PResult<Same> {
     // Decompress both, block by block (their block sizes may differ: compare in bytes).
     let mut sa = Stream::new(la, pair.src_a, fa);
     let mut sb = Stream::new(lb, pair.src_b, fb);
