@@ -115,6 +115,7 @@ fn plan_for_tails_3_3_lists_every_step() {
             "checkout",
             "source-date-epoch",
             "preflight",
+            "base-branch-ref",
             "build",
             "hash",
             "compare"
@@ -139,7 +140,7 @@ fn plan_for_tails_3_3_lists_every_step() {
     assert!(text.contains(&artifacts), "{text}");
     // The JSON form carries the same build command, as argv and environment.
     let json = p.json();
-    let build = &json["plan"]["steps"][6]["commands"][0];
+    let build = &json["plan"]["steps"][7]["commands"][0];
     assert_eq!(build["argv"], serde_json::json!(["rake", "build"]));
     assert_eq!(build["cwd"], serde_json::json!(p.checkout_dir));
     assert!(build["env"]
@@ -175,14 +176,17 @@ fn plan_refuses_a_release_of_another_backend() {
 /// environment and working directory (or fails when asked to).
 #[cfg(unix)]
 fn stand_in_host(tmp: &Path, rake_body: &str) -> HostEnv {
-    let bin = tmp.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
+    // A new directory per host: a script is never rewritten while it may run.
+    let bin = tempfile::tempdir_in(tmp).unwrap().keep();
     for name in TOOL_NAMES {
         script(&bin, name, "echo \"$0 1.0\"");
     }
     script(&bin, "vagrant", "case \"$1\" in plugin) echo 'vagrant-libvirt (0.11.2, system)';; *) echo 'Vagrant 2.3.4';; esac");
     script(&bin, "virsh", "echo 'Using library: libvirt 9.0.0'");
     script(&bin, "rake", rake_body);
+    // The real git: the backend points a ref in the checkout with it.
+    std::fs::remove_file(bin.join("git")).unwrap();
+    std::os::unix::fs::symlink(real_git(), bin.join("git")).unwrap();
     let kvm = tmp.join("kvm");
     std::fs::write(&kvm, "").unwrap();
     let meminfo = tmp.join("meminfo");
@@ -197,6 +201,35 @@ fn stand_in_host(tmp: &Path, rake_body: &str) -> HostEnv {
 }
 
 #[cfg(unix)]
+fn real_git() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("git"))
+        .find(|p| p.is_file())
+        .expect("git must be installed for these tests")
+}
+
+/// A git checkout like Tails': config/base_branch names `stable`, one commit.
+#[cfg(unix)]
+fn tails_like_checkout(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new(real_git())
+            .args(["-c", "user.name=T", "-c", "user.email=t@invalid", "-C"])
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    git(&["init", "-q"]);
+    std::fs::write(dir.join("config/base_branch"), "stable\n").unwrap();
+    git(&["add", "config/base_branch"]);
+    git(&["commit", "-q", "-m", "release"]);
+    git(&["rev-parse", "HEAD"])
+}
+
+#[cfg(unix)]
 #[test]
 fn run_builds_in_the_checkout_with_the_release_environment_and_hashes_the_image() {
     use sha2::Digest;
@@ -207,6 +240,7 @@ fn run_builds_in_the_checkout_with_the_release_environment_and_hashes_the_image(
     );
     let checkout = tmp.path().join("source");
     std::fs::create_dir(&checkout).unwrap();
+    let head = tails_like_checkout(&checkout);
     let out = tmp.path().join("artifacts");
     let built = run_with(&checkout, "3.3", 1_510_631_607, &out, &env).unwrap();
     let bytes = std::fs::read(out.join("tails-amd64-3.3.iso")).unwrap();
@@ -229,6 +263,23 @@ fn run_builds_in_the_checkout_with_the_release_environment_and_hashes_the_image(
         .unwrap();
     assert_eq!(vagrant.version, "Vagrant 2.3.4");
     assert!(built.host.libvirt.contains("libvirt 9.0.0"));
+    // The Rakefile's base-branch check is satisfied without touching the tree.
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new(real_git())
+            .arg("-C")
+            .arg(&checkout)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(git(&["rev-parse", "refs/remotes/origin/stable"]), head);
+    assert_eq!(git(&["status", "--porcelain"]), "");
+    // A base branch git would read as an option is refused.
+    std::fs::write(checkout.join("config/base_branch"), "--upload-pack=x\n").unwrap();
+    let err = run_with(&checkout, "3.3", 1, &tmp.path().join("a9"), &env).unwrap_err();
+    assert!(matches!(err, TailsError::BadBaseBranch { .. }), "{err}");
+    std::fs::write(checkout.join("config/base_branch"), "stable\n").unwrap();
     // The output directory must be fresh for the next build.
     let err = run_with(&checkout, "3.3", 1_510_631_607, &out, &env).unwrap_err();
     assert!(matches!(err, TailsError::OutputNotFresh { .. }), "{err}");

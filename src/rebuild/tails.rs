@@ -164,6 +164,8 @@ pub enum TailsError {
         status: String,
         checkout: PathBuf,
     },
+    #[error("{path} does not name a plain branch; the checkout is not a Tails release tree", path = path.display())]
+    BadBaseBranch { path: PathBuf },
     #[error("the build finished but {path} holds no {expected}; it produced: {found}", path = dir.display())]
     NoImage {
         dir: PathBuf,
@@ -180,6 +182,7 @@ impl Failure for TailsError {
             TailsError::NoSource { .. }
             | TailsError::Io { .. }
             | TailsError::BuildFailed { .. }
+            | TailsError::BadBaseBranch { .. }
             | TailsError::NoImage { .. } => Exit::Incomplete,
         }
     }
@@ -280,6 +283,19 @@ pub fn plan(release: &Release, work_dir: &Path) -> Result<Plan, TailsError> {
             work_dir.display()
         ),
         commands: Vec::new(),
+    });
+    steps.push(Step {
+        name: "base-branch-ref",
+        what: "Tails' Rakefile requires origin/<config/base_branch> to resolve even for a tag build (which never merges it): point that local ref at the checked-out commit; nothing is fetched, the tree is untouched".into(),
+        commands: vec![CommandLine::new(&[
+            "git",
+            "-C",
+            &co,
+            "update-ref",
+            "--no-deref",
+            "refs/remotes/origin/<first line of config/base_branch>",
+            "HEAD",
+        ])],
     });
     steps.push(Step {
         name: "build",
@@ -828,6 +844,7 @@ pub fn run_with(
     let out_dir = std::path::absolute(out_dir).map_err(io("resolve", out_dir))?;
     let parent = out_dir.parent().unwrap_or(&out_dir).to_path_buf();
     let host = preflight_with(&parent, env)?;
+    prepare_checkout(checkout, env)?;
     fresh_dir(&out_dir)?;
     let command = build_command(checkout, &out_dir, Some(epoch));
     let rake = host
@@ -873,6 +890,59 @@ pub fn run_with(
         host,
         seconds,
     })
+}
+
+/// Tails' Rakefile (3.x) refuses to start unless `origin/<base branch>` resolves
+/// (config/base_branch names it), although a build from a tag never merges it. A fresh
+/// checkout of the tag alone has no remote, so that ref is pointed at the checked-out
+/// commit: nothing is fetched and the working tree stays untouched.
+pub fn prepare_checkout(checkout: &Path, env: &HostEnv) -> Result<(), TailsError> {
+    let file = checkout.join("config").join("base_branch");
+    let Ok(meta) = std::fs::symlink_metadata(&file) else {
+        return Ok(()); // Releases without the file have no such check.
+    };
+    let mut text = String::new();
+    if meta.is_file() {
+        std::fs::File::open(&file)
+            .and_then(|f| f.take(4096).read_to_string(&mut text))
+            .map_err(|source| TailsError::Io {
+                what: "read",
+                path: file.clone(),
+                source,
+            })?;
+    }
+    let branch = text.lines().next().unwrap_or("").trim();
+    let valid = !branch.is_empty()
+        && !branch.starts_with(['-', '.', '/'])
+        && !branch.contains("..")
+        && branch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+    if !valid {
+        return Err(TailsError::BadBaseBranch { path: file });
+    }
+    let git = find_program("git", &env.path).unwrap_or_else(|| "git".into());
+    let refname = format!("refs/remotes/origin/{branch}");
+    let status = Command::new(git)
+        .arg("-C")
+        .arg(checkout)
+        .args(["update-ref", "--no-deref", &refname, "HEAD"])
+        .env("PATH", &env.path)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|source| TailsError::Io {
+            what: "run git in",
+            path: checkout.to_path_buf(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(TailsError::BuildFailed {
+            command: format!("git update-ref {refname} HEAD"),
+            status: status.to_string(),
+            checkout: checkout.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
