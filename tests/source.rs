@@ -463,3 +463,45 @@ fn epoch_rules_read_the_tree_and_refuse_symlinks() {
         assert!(err.to_string().contains("symlink"), "{err}");
     }
 }
+
+#[test]
+fn signed_tag_of_a_tree_or_under_another_name_is_refused() {
+    let f = Forge::new();
+    let demo = f.demo_key();
+    // Signed by the genuine key, but naming a tree instead of a commit.
+    let tree = run(f
+        .git()
+        .args(["rev-parse", &format!("{DEMO_COMMIT}^{{tree}}")]));
+    run(f.git().args([
+        "tag",
+        "-f",
+        "-s",
+        "-u",
+        &demo,
+        "-m",
+        "tagging version 1.0",
+        "1.0",
+        &tree,
+    ]));
+    let err = assert_authenticity(fetch(&source_ref(&f.repo, None), &f.work), "tag of a tree");
+    assert!(matches!(err, SourceError::NotACommit { .. }), "{err}");
+    // A genuine signed tag "0.9" placed at refs/tags/1.0.
+    run(f.git().args([
+        "tag",
+        "-s",
+        "-u",
+        &demo,
+        "-m",
+        "tagging version 0.9",
+        "0.9",
+        DEMO_COMMIT,
+    ]));
+    let old = run(f.git().args(["rev-parse", "refs/tags/0.9"]));
+    run(f.git().args(["update-ref", "refs/tags/1.0", &old]));
+    let err = assert_authenticity(
+        fetch(&source_ref(&f.repo, Some(DEMO_COMMIT)), &f.work),
+        "renamed tag",
+    );
+    assert!(matches!(err, SourceError::TagNameMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("0.9"), "{err}");
+}
