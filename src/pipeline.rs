@@ -129,7 +129,7 @@ pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome
     let started = Instant::now();
     let release = resolve(version, args)?;
     if args.plan {
-        return Ok(Outcome::Plan(plan(&release, args)?));
+        return Ok(Outcome::Plan(Box::new(plan(&release, args)?)));
     }
     let work = if args.no_rebuild {
         None
@@ -216,7 +216,7 @@ pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome
 /// What `verify-release VERSION` produced: a verdict, or with `--plan` the plan.
 pub enum Outcome {
     Verified(Box<VerifyReport>),
-    Plan(tails::Plan),
+    Plan(Box<tails::Plan>),
 }
 
 impl report::Render for Outcome {
@@ -253,8 +253,8 @@ fn plan(release: &Release, args: &VerifyArgs) -> Result<tails::Plan, PipelineErr
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("verify-release-XXXXXX"));
     match release.backend {
-        release::Backend::Tails => Ok(tails::plan(release, &work_dir)?),
-        _ => Ok(embedded::plan(release, &work_dir).map_err(RebuildError::from)?),
+        release::Backend::Tails => tails::plan(release, &work_dir).map_err(PipelineError::from),
+        _ => embedded::plan(release, &work_dir).map_err(PipelineError::from),
     }
 }
 
