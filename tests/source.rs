@@ -179,6 +179,10 @@ fn demo_tag_verifies_and_checks_out_the_signed_commit() {
     // The record serializes (for the JSON report).
     let json = serde_json::to_value(&co).unwrap();
     assert_eq!(json["commit"], DEMO_COMMIT);
+    // A second run in the same work directory replaces our own earlier checkout.
+    let again = fetch(&source_ref(&bundle, Some(DEMO_COMMIT)), tmp.path()).unwrap();
+    assert_eq!(again.path, co.path);
+    assert_eq!(again.tree, co.tree);
     // Without a recorded commit, the signed tag alone decides.
     let tmp2 = tempfile::tempdir().unwrap();
     let co2 = fetch(&source_ref(&bundle, None), tmp2.path()).unwrap();

@@ -448,7 +448,7 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "ruby",
         package: "ruby",
-        why: "the Rakefile and build settings are Ruby",
+        why: "runs the Rakefile and build settings",
         version_args: &["--version"],
     },
     Tool {
@@ -460,13 +460,13 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "virsh",
         package: "libvirt-clients (and libvirt-daemon-system)",
-        why: "libvirt runs the builder VM",
+        why: "manages the builder VM through libvirt",
         version_args: &["--version"],
     },
     Tool {
         name: "qemu-system-x86_64",
         package: "qemu-system-x86",
-        why: "the builder VM's hypervisor",
+        why: "runs the builder VM",
         version_args: &["--version"],
     },
     Tool {
@@ -484,7 +484,7 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "sudo",
         package: "sudo",
-        why: "the base box is built as root",
+        why: "runs the base box build as root",
         version_args: &["--version"],
     },
     Tool {

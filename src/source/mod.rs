@@ -24,6 +24,9 @@ use crate::untrusted::Untrusted;
 
 pub use epoch::{parse_rfc2822, source_date_epoch};
 
+/// Marks a checkout as ours (inside its .git), so a later run may replace it.
+const MARKER: &str = "verify-release-checkout";
+
 /// How deep submodules may nest before we stop following them.
 const MAX_SUBMODULE_DEPTH: usize = 8;
 /// How many submodules (all levels) a release may have.
@@ -75,7 +78,7 @@ pub enum SourceError {
     #[error("commit {commit} recorded for the release is not a full hex object id (40 or 64 lower-case hex digits)")]
     BadCommitId { commit: Untrusted },
 
-    #[error("checkout directory {path} already exists and is not empty; remove it or choose another work directory", path = path.display())]
+    #[error("checkout directory {path} already exists, is not empty and was not made by verify-release; remove it or choose another work directory", path = path.display())]
     CheckoutExists { path: PathBuf },
 
     #[error("could not {what} {path}: {source}; check the path and permissions", path = path.display())]
@@ -308,7 +311,11 @@ fn prepare_dir(work_dir: &Path) -> Result<PathBuf, SourceError> {
     match std::fs::read_dir(&dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                return Err(SourceError::CheckoutExists { path: dir });
+                // Our own earlier checkout is replaced; anything else is left alone.
+                if !dir.join(".git").join(MARKER).is_file() {
+                    return Err(SourceError::CheckoutExists { path: dir });
+                }
+                std::fs::remove_dir_all(&dir).map_err(io("remove earlier checkout", &dir))?;
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -327,6 +334,16 @@ fn fetch_into(
 ) -> Result<Checkout, SourceError> {
     let tag_name = src.tag.as_str();
     let git = git::init(dir, local)?;
+    let marker = dir.join(".git").join(MARKER);
+    std::fs::write(
+        &marker,
+        "made by verify-release; replaced on the next run\n",
+    )
+    .map_err(|source| SourceError::Io {
+        what: "write",
+        path: marker,
+        source,
+    })?;
     let refname = format!("refs/tags/{tag_name}");
     // Only the tag and what it reaches: full history (Tails' build reads it), no other refs.
     git.run(
