@@ -54,13 +54,23 @@ pub enum BuildError {
         path: PathBuf,
         root: PathBuf,
     },
+    #[error("{key} {path} does not exist (check the recipe path and the checkout)")]
+    Missing { key: String, path: PathBuf },
+    #[error("the output folder {path} does not exist; create it or choose another --output")]
+    OutputFolder { path: PathBuf },
+    #[error("the output {output} is inside {key} {tree}; write the image outside the trees the recipe stages")]
+    OutputInTree {
+        output: PathBuf,
+        key: String,
+        tree: PathBuf,
+    },
     #[error("cannot stage {path}: {source}")]
     Scan {
         path: PathBuf,
         #[source]
         source: fstree::ScanError,
     },
-    #[error("{key} {path:?} is not a regular file in the image tree")]
+    #[error("{key} {path:?} is not a regular file in the image tree (it names a file inside image.tree, after the squashfs files are placed)")]
     BootFile { key: String, path: String },
     #[error("cannot place {path} in the image tree: {source}")]
     Place {
@@ -97,17 +107,63 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     }
 }
 
-/// Builds the recipe of `source_dir` into `output` (default: the recipe's file name in
-/// `out_dir`). The image is written to `<output>.part` and renamed into place only when
-/// complete; intermediate SquashFS files live in a scratch folder next to it that is
-/// removed whatever happens.
+/// How to run a build. None of these settings changes the bytes of the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Compression threads of the SquashFS writer; `None` = one per available core
+    /// (what mksquashfs does). Tests set it to show the output does not depend on it.
+    pub threads: Option<usize>,
+}
+
+/// Builds the recipe of `source_dir` into `output` with the default [`BuildOptions`].
+/// The image is written to `<output>.part` and renamed into place only when complete;
+/// intermediate SquashFS files live in a scratch folder next to it that is removed
+/// whatever happens.
 pub fn build(source_dir: &Path, output: &Path, progress: Progress) -> Result<Built, BuildError> {
+    build_with(source_dir, output, &BuildOptions::default(), progress)
+}
+
+/// [`build`] with explicit options.
+pub fn build_with(
+    source_dir: &Path,
+    output: &Path,
+    options: &BuildOptions,
+    progress: Progress,
+) -> Result<Built, BuildError> {
     let recipe = Recipe::load(source_dir)?;
     let root = fs::canonicalize(source_dir).map_err(io(source_dir))?;
+    check_output(&recipe, &root, output)?;
     let scratch = scratch_dir(output)?;
-    let result = build_in(&recipe, &root, output, &scratch, progress);
+    let result = build_in(&recipe, &root, output, &scratch, options, progress);
     let _ = fs::remove_dir_all(&scratch);
     result
+}
+
+/// The output's folder must exist and lie outside every tree the recipe stages:
+/// otherwise the scratch folder (or a previous image) would end up inside the image.
+fn check_output(recipe: &Recipe, root: &Path, output: &Path) -> Result<(), BuildError> {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let folder = fs::canonicalize(parent).map_err(|_| BuildError::OutputFolder {
+        path: parent.to_path_buf(),
+    })?;
+    let mut trees = vec![("image.tree".to_owned(), recipe.image.tree.as_str())];
+    for (i, sq) in recipe.squashfs.iter().enumerate() {
+        trees.push((format!("squashfs[{i}].tree"), sq.tree.as_str()));
+    }
+    for (key, rel) in trees {
+        let tree = inside(root, &key, rel)?;
+        if folder.starts_with(&tree) {
+            return Err(BuildError::OutputInTree {
+                output: output.to_path_buf(),
+                key,
+                tree,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn scratch_dir(output: &Path) -> Result<PathBuf, BuildError> {
@@ -119,10 +175,13 @@ fn scratch_dir(output: &Path) -> Result<PathBuf, BuildError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
-    let dir = parent.join(format!(".{name}.build-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).map_err(io(&dir))?;
-    Ok(dir)
+    // A fresh name each time: two builds in one process (or a leftover of a killed
+    // run) never share or delete each other's scratch folder.
+    let dir = tempfile::Builder::new()
+        .prefix(&format!(".{name}.build-"))
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    Ok(dir.keep())
 }
 
 fn build_in(
@@ -130,6 +189,7 @@ fn build_in(
     root: &Path,
     output: &Path,
     scratch: &Path,
+    options: &BuildOptions,
     progress: Progress,
 ) -> Result<Built, BuildError> {
     let epoch = recipe.source_date_epoch;
@@ -161,6 +221,9 @@ fn build_in(
         let mut opts = squashfs::Options::new(compression, epoch as u32);
         if let Some(b) = sq.block_size {
             opts.block_size = b;
+        }
+        if let Some(t) = options.threads {
+            opts.threads = t.max(1);
         }
         let stage_id = Stage::Squashfs {
             index,
@@ -289,7 +352,13 @@ fn inside(root: &Path, key: &str, rel: &str) -> Result<PathBuf, BuildError> {
         })
     })?;
     let joined = root.join(&clean);
-    let real = fs::canonicalize(&joined).map_err(io(&joined))?;
+    let real = fs::canonicalize(&joined).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BuildError::Missing {
+            key: key.into(),
+            path: joined.clone(),
+        },
+        _ => io(&joined)(e),
+    })?;
     if !real.starts_with(root) {
         return Err(BuildError::Escapes {
             key: key.into(),

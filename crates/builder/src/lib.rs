@@ -10,7 +10,9 @@ pub mod recipe;
 
 mod build;
 
-pub use build::{build, hash_file, BuildError, Built, BuiltSquashfs, Progress, Stage};
+pub use build::{
+    build, build_with, hash_file, BuildError, BuildOptions, Built, BuiltSquashfs, Progress, Stage,
+};
 pub use recipe::{Recipe, RecipeError};
 
 /// The recipe layout epochs this builder knows. The bytes a given `format` produces

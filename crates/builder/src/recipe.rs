@@ -1,6 +1,8 @@
 //! `release.toml`: what to build, read strictly (unknown keys are errors, paths must
 //! stay inside the source tree). The keys are documented in docs/recipe.md.
 
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
@@ -87,14 +89,41 @@ impl Recipe {
             path: path.clone(),
             source,
         };
-        let len = std::fs::metadata(&path).map_err(read)?.len();
-        if len > MAX_RECIPE_BYTES {
+        // Open without blocking (a fifo named release.toml must not hang the build),
+        // then insist on a regular file and read at most the limit: a symlink to
+        // /dev/zero must not turn into an unbounded read.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(read)?;
+        let meta = file.metadata().map_err(read)?;
+        if !meta.is_file() {
             return Err(RecipeError::Invalid {
                 path,
-                message: format!("{len} bytes is too large for a recipe"),
+                message: "it is not a regular file".into(),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(read)?;
+        if meta.len() > MAX_RECIPE_BYTES {
+            return Err(RecipeError::Invalid {
+                path,
+                message: format!("{} bytes is too large for a recipe", meta.len()),
+            });
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_RECIPE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read)?;
+        if bytes.len() as u64 > MAX_RECIPE_BYTES {
+            return Err(RecipeError::Invalid {
+                path,
+                message: "it grew past the recipe size limit while being read".into(),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|_| RecipeError::Invalid {
+            path: path.clone(),
+            message: "it is not UTF-8 text".into(),
+        })?;
         Recipe::parse(&text).map_err(|message| RecipeError::Invalid { path, message })
     }
 
