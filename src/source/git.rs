@@ -98,6 +98,49 @@ impl Git {
         Ok(out.stdout)
     }
 
+    /// Runs a long git command (a fetch). When stderr is a terminal, git's progress is
+    /// shown there as it comes; the end of it is kept for the error message either way.
+    pub fn run_showing_progress(&self, action: &str, args: &[&OsStr]) -> Result<(), SourceError> {
+        use std::io::IsTerminal;
+        let show = std::io::stderr().is_terminal();
+        let mut cmd = self.command();
+        let (first, rest) = args
+            .split_first()
+            .map_or((None, args), |(f, r)| (Some(*f), r));
+        cmd.args(first);
+        if show {
+            cmd.arg("--progress");
+        }
+        cmd.args(rest).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| spawn_error(action, e))?;
+        let mut kept: Vec<u8> = Vec::new();
+        if let Some(mut err) = child.stderr.take() {
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match std::io::Read::read(&mut err, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if show {
+                    let _ = std::io::stderr().write_all(&buf[..n]);
+                }
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * MAX_STDERR {
+                    kept.drain(..kept.len() - MAX_STDERR);
+                }
+            }
+        }
+        let status = child.wait().map_err(|e| spawn_error(action, e))?;
+        if !status.success() {
+            return Err(SourceError::Git {
+                action: action.to_owned(),
+                status: status.to_string(),
+                stderr: tail(&kept),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs git and returns its stdout as one trimmed line.
     pub fn line<I, S>(&self, action: &str, args: I) -> Result<String, SourceError>
     where

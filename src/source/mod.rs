@@ -346,11 +346,10 @@ fn fetch_into(
     })?;
     let refname = format!("refs/tags/{tag_name}");
     // Only the tag and what it reaches: full history (Tails' build reads it), no other refs.
-    git.run(
+    git.run_showing_progress(
         &format!("fetch tag {tag_name}"),
-        [
+        &[
             OsStr::new("fetch"),
-            OsStr::new("--quiet"),
             OsStr::new("--no-tags"),
             OsStr::new("--no-recurse-submodules"),
             OsStr::new("--"),
