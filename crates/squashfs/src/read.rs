@@ -850,6 +850,12 @@ impl<R: Read + Seek> Image<R> {
         let bs = self.superblock.block_size as usize;
         let mut written = 0u64;
         for b in &inode.blocks {
+            if b.size as usize > bs || b.stored_size as usize > bs {
+                return corrupt(format!(
+                    "inode {} lists a block larger than the block size",
+                    inode.number
+                ));
+            }
             let data = if b.is_sparse() {
                 vec![0u8; b.size as usize]
             } else {
@@ -873,7 +879,8 @@ impl<R: Read + Seek> Image<R> {
         }
         if let Some(f) = &inode.fragment {
             let block = self.fragment_block(f.index)?;
-            let Some(part) = block.get(f.offset as usize..(f.offset + f.size) as usize) else {
+            let Some(part) = block.get(f.offset as usize..f.offset as usize + f.size as usize)
+            else {
                 return corrupt(format!(
                     "inode {} fragment lies past its block",
                     inode.number
@@ -930,7 +937,7 @@ impl<R: Read + Seek> Image<R> {
                 }
                 spans.push(Span {
                     start: b.offset,
-                    end: b.offset + b.stored_size as u64,
+                    end: b.offset.saturating_add(b.stored_size as u64),
                     what: SpanKind::File {
                         path: e.path.clone(),
                         block: i,
@@ -943,7 +950,7 @@ impl<R: Read + Seek> Image<R> {
         for (i, f) in self.fragments.iter().enumerate() {
             spans.push(Span {
                 start: f.start,
-                end: f.start + f.stored_size as u64,
+                end: f.start.saturating_add(f.stored_size as u64),
                 what: SpanKind::Fragment {
                     index: i as u32,
                     compressed: f.compressed,

@@ -191,3 +191,18 @@ fn gzip_and_xz_with_many_threads_match_single_thread() {
         }
     }
 }
+
+#[test]
+fn inode_number_deltas_beyond_16_bits() {
+    // "a/" holds 33000 entries, so "b" (numbered after all of them) is more than
+    // 32767 away from "a" in the root listing and needs its own header.
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    fs::create_dir_all(p.join("a")).unwrap();
+    for i in 0..33_000 {
+        fs::File::create(p.join(format!("a/{i:05}"))).unwrap();
+    }
+    write(&p.join("b"), b"after");
+    write(&p.join("c"), b"after too");
+    check(p, Gzip, 131072, 2);
+}
