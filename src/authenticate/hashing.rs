@@ -344,6 +344,14 @@ mod tests {
         digest(ctx)
     }
 
+    /// The fetch stage may hand a check to another thread.
+    #[test]
+    fn check_and_verifier_are_send() {
+        fn send<T: Send>() {}
+        send::<Check>();
+        send::<crate::authenticate::Verifier>();
+    }
+
     /// Text normalization gives the same bytes however the input is split, even
     /// between the CR and the LF of one line end.
     #[test]

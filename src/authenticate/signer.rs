@@ -89,9 +89,7 @@ fn check_hash(sig: &Signature, policy: &dyn Policy) -> Result<(), AuthError> {
     }
     policy
         .signature(sig, HashAlgoSecurity::CollisionResistance)
-        .map_err(|e| AuthError::PolicyRejected {
-            reason: format!("{e:#}"),
-        })
+        .map_err(|e| AuthError::PolicyRejected { reason: why(&e) })
 }
 
 fn check_dates(sig: &Signature, created: SystemTime, now: SystemTime) -> Result<(), AuthError> {
@@ -147,7 +145,7 @@ fn valid_cert_at<'a>(
         .map_err(|e| AuthError::CertNotValidAt {
             primary: primary.clone(),
             time: rfc3339(t),
-            reason: format!("{e:#}"),
+            reason: why(&e),
         })?;
     if let RevocationStatus::Revoked(revs) = vc.revocation_status() {
         return Err(AuthError::Revoked {
@@ -159,7 +157,7 @@ fn valid_cert_at<'a>(
     vc.alive().map_err(|e| AuthError::PrimaryExpired {
         primary: primary.clone(),
         time: rfc3339(t),
-        reason: format!("{e:#}"),
+        reason: why(&e),
     })?;
     Ok(vc)
 }
@@ -186,7 +184,7 @@ fn signer_at(
         .map_err(|e| AuthError::KeyNotValidAt {
             key: key.clone(),
             time: rfc3339(t),
-            reason: format!("{e:#}"),
+            reason: why(&e),
         })?;
     if let RevocationStatus::Revoked(revs) = vka.revocation_status() {
         return Err(AuthError::Revoked {
@@ -198,7 +196,7 @@ fn signer_at(
     vka.alive().map_err(|e| AuthError::KeyExpired {
         key: key.clone(),
         time: rfc3339(t),
-        reason: format!("{e:#}"),
+        reason: why(&e),
     })?;
     if !vka.for_signing() {
         return Err(AuthError::NotSigningCapable {
@@ -215,6 +213,11 @@ fn signer_at(
         uid,
         created: t,
     })
+}
+
+/// A sequoia error and its causes as one escaped line (they may quote packet contents).
+fn why(e: &anyhow::Error) -> String {
+    Untrusted::new(format!("{e:#}").into_bytes()).escaped()
 }
 
 /// "key compromised: <message>" from the first revocation, message escaped.
