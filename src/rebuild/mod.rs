@@ -209,9 +209,17 @@ pub fn rebuild(
     let source_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let out_dir = work.path().join("rebuilt");
     let (rebuilt, builder, host) = match release.backend {
         Backend::Tails => {
+            // Tails' build wants a fresh ARTIFACTS directory; one left by an earlier run
+            // in the same work directory is ours to clear.
+            let out_dir = tails::output_dir(work.path());
+            if out_dir.exists() {
+                std::fs::remove_dir_all(&out_dir).map_err(|source| RebuildError::WorkDir {
+                    path: out_dir.clone(),
+                    source,
+                })?;
+            }
             log(
                 out,
                 "building with Tails' build system (this takes a long time)",
@@ -226,6 +234,7 @@ pub fn rebuild(
         }
         _ => {
             log(out, "building with the embedded builder");
+            let out_dir = work.path().join("rebuilt");
             std::fs::create_dir_all(&out_dir).map_err(|source| RebuildError::WorkDir {
                 path: out_dir.clone(),
                 source,

@@ -34,13 +34,6 @@ pub const MIN_DISK_BYTES: u64 = 20_000_000_000;
 /// Free RAM Tails documents for a build (1 GiB), in bytes.
 pub const MIN_MEMORY_BYTES: u64 = 1 << 30;
 
-/// SOURCE_DATE_EPOCH of releases whose debian/changelog we have read: (version,
-/// epoch, the top entry's date). Tails' build computes it itself from that date; the
-/// value lets a plan show it before the source is fetched.
-// TODO(lead): move into release::tails::Known as a `source_date_epoch` field.
-const KNOWN_EPOCHS: &[(&str, i64, &str)] =
-    &[("3.3", 1_510_631_607, "Tue, 14 Nov 2017 04:53:27 +0100")];
-
 /// Where things go under a work directory.
 pub fn checkout_dir(work_dir: &Path) -> PathBuf {
     work_dir.join("source")
@@ -358,15 +351,18 @@ fn epoch_plan(rule: &EpochRule, tag: &str, version: &str) -> EpochPlan {
             known: None,
         },
         EpochRule::DebianChangelog => {
-            let known = KNOWN_EPOCHS.iter().find(|(v, _, _)| *v == version);
+            let known = crate::release::tails::KNOWN
+                .iter()
+                .find(|k| k.version == version);
             EpochPlan {
                 from: match known {
-                    Some((_, _, date)) => format!(
-                        "from debian/changelog of tag {tag} (top entry dated {date}); read again from the checkout"
+                    Some(k) => format!(
+                        "from debian/changelog of tag {tag} (top entry dated {}); read again from the checkout",
+                        k.changelog_date
                     ),
                     None => format!("from debian/changelog of tag {tag} (date of its top entry), read once checked out"),
                 },
-                known: known.map(|k| k.1),
+                known: known.map(|k| k.source_date_epoch),
             }
         }
     }
@@ -1021,11 +1017,13 @@ mod tests {
 
     #[test]
     fn known_epochs_match_their_changelog_dates() {
-        for (version, epoch, date) in KNOWN_EPOCHS {
+        for k in crate::release::tails::KNOWN {
             assert_eq!(
-                crate::source::parse_rfc2822(date),
-                Ok(*epoch),
-                "{version}: {date}"
+                crate::source::parse_rfc2822(k.changelog_date),
+                Ok(k.source_date_epoch),
+                "{}: {}",
+                k.version,
+                k.changelog_date
             );
         }
     }

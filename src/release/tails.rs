@@ -21,12 +21,15 @@ pub const SIGNING_KEY: &str = "A490D0F4D311A4153E2BB7CADBB802B258ACD84F";
 /// Where Tails' source lives; release tags are named after the version.
 pub const SOURCE_REPO: &str = "https://gitlab.tails.boum.org/tails/tails.git";
 
-/// Facts published for particular releases (image size and SHA-256, tag commit).
+/// Facts published for particular releases (image size and SHA-256, tag commit, and
+/// the date of the top debian/changelog entry, which is the build's SOURCE_DATE_EPOCH).
 pub struct Known {
     pub version: &'static str,
     pub size: u64,
     pub sha256: &'static str,
     pub commit: &'static str,
+    pub source_date_epoch: i64,
+    pub changelog_date: &'static str,
 }
 
 /// Releases whose facts we carry; from their signed image description files and tags.
@@ -35,6 +38,8 @@ pub const KNOWN: &[Known] = &[Known {
     size: 1_217_341_440,
     sha256: "5ac6b8a563a999701aa394a0761ba3e29d5a964537549e5b4a81b2abf12a1c09",
     commit: "e8e5791b60f09a0d313416dc97a4758e4e3f821c",
+    source_date_epoch: 1_510_631_607,
+    changelog_date: "Tue, 14 Nov 2017 04:53:27 +0100",
 }];
 
 /// Which image of a release: the ISO (all releases) or the USB image (from 3.12).
