@@ -417,6 +417,16 @@ fn streaming_check_matches_sha256sum_and_the_signature() {
 }
 
 #[test]
+fn one_flipped_byte_deep_in_a_big_file_fails() {
+    let (cert, mut data, sig, _) = big_setup();
+    data[3 << 20] ^= 0x80;
+    let mut check = checker(&cert, &sig, Expected::default());
+    feed(&mut check, &data).unwrap();
+    let err = assert_authenticity_failure(check.finish());
+    assert!(matches!(err, AuthError::BadSignature { .. }), "{err}");
+}
+
+#[test]
 fn size_mismatch_is_refused() {
     let (cert, data, sig, digest) = big_setup();
     let expected = Expected {
