@@ -1,7 +1,7 @@
 //! Running a recipe: stage the trees, write each SquashFS, write the image.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use fstree::{Node, NodeKind, Tree};
@@ -237,7 +237,7 @@ fn build_in(
             path: sq.path.clone(),
             source,
         })?;
-        out.sync_all().map_err(io(&file))?;
+        // No fsync: the file is scratch, read back by the ISO writer and then deleted.
         drop(out);
         image_tree
             .insert_file(&sq.path, file, summary.image_size, &template)
@@ -292,7 +292,8 @@ fn part_path(output: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes the image and hashes what was written (read back once: the writer seeks).
+/// Writes the image and hashes the bytes on their way out (the ISO writer writes
+/// strictly in order), so the image is not read back.
 fn write_image(
     tree: &Tree,
     part: &Path,
@@ -300,7 +301,11 @@ fn write_image(
     progress: Progress,
 ) -> Result<(u64, String), BuildError> {
     let file = File::create(part).map_err(io(part))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        pos: 0,
+    };
     isofs::write(tree, &mut out, opts, &mut |d, t| {
         progress(&Stage::Image, d, t)
     })
@@ -308,10 +313,50 @@ fn write_image(
         path: part.to_path_buf(),
         source,
     })?;
-    let file = out.into_inner().map_err(|e| io(part)(e.into_error()))?;
+    let HashingWriter { inner, hasher, pos } = out;
+    let file = inner.into_inner().map_err(|e| io(part)(e.into_error()))?;
+    // Durable before it is renamed into place and reported.
     file.sync_all().map_err(io(part))?;
-    drop(file);
-    hash_file(part)
+    Ok((pos, hex(&hasher.finalize())))
+}
+
+/// A sequential sink that hashes what it passes on. It answers "where am I" but
+/// refuses any real seek: if a writer ever needed one, the hash would be wrong, so
+/// the build fails loudly instead.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    pos: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Seek for HashingWriter<W> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match to {
+            SeekFrom::Current(0) => Ok(self.pos),
+            SeekFrom::Start(p) if p == self.pos => Ok(self.pos),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the image writer tried to seek; the builder hashes a sequential stream (builder bug)",
+            )),
+        }
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Size and SHA-256 (lower-case hex) of a file.
@@ -328,9 +373,7 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
         h.update(&buf[..k]);
         n += k as u64;
     }
-    let digest = h.finalize();
-    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok((n, hex))
+    Ok((n, hex(&h.finalize())))
 }
 
 /// Scans a tree and applies the recipe's staging rules.

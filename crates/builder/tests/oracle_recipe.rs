@@ -39,6 +39,11 @@ fn check(source: &Path, work: &Path) {
     oracle_build(source, &oracle_dir, &theirs);
     assert_same_image(&ours_path, &theirs);
     assert_eq!(built.size, fs::metadata(&theirs).unwrap().len());
+    // The hash computed while writing is the hash of the file on disk.
+    assert_eq!(
+        (built.size, built.sha256),
+        builder::hash_file(&ours_path).unwrap()
+    );
     assert_eq!(listing(&out_dir), ["ours.iso"], "scratch files left behind");
 }
 
