@@ -52,17 +52,6 @@ pub fn main(cli: Cli) -> Exit {
     }
 }
 
-/// A part of the pipeline that this build cannot run yet.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} is not available in this version of verify-release yet; use --no-rebuild to authenticate only")]
-pub struct Unavailable(&'static str);
-
-impl Failure for Unavailable {
-    fn exit(&self) -> Exit {
-        Exit::Incomplete
-    }
-}
-
 /// Why verifying a release could not finish (a differing rebuild is not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -92,8 +81,6 @@ pub enum PipelineError {
     #[error(transparent)]
     Fetch(#[from] FetchError<AuthError>),
     #[error(transparent)]
-    Unavailable(#[from] Unavailable),
-    #[error(transparent)]
     Rebuild(#[from] RebuildError),
     #[error(transparent)]
     Plan(#[from] tails::TailsError),
@@ -107,7 +94,6 @@ impl Failure for PipelineError {
             PipelineError::ReadCert { .. } | PipelineError::Small { .. } => Exit::Incomplete,
             PipelineError::Auth { source, .. } => source.exit(),
             PipelineError::Fetch(e) => e.exit(),
-            PipelineError::Unavailable(e) => e.exit(),
             PipelineError::Rebuild(e) => e.exit(),
             PipelineError::Plan(e) => e.exit(),
         }
