@@ -78,6 +78,8 @@ pub enum BuildError {
         #[source]
         source: fstree::InsertError,
     },
+    #[error("squashfs path {path} is a symlink in the image tree; mksquashfs would write through it (remove the symlink)")]
+    SquashfsOnSymlink { path: String },
     #[error("isohybrid MBR template {path} must be at least 432 bytes (Debian's isolinux package has /usr/lib/ISOLINUX/isohdpfx.bin)")]
     MbrTemplate { path: PathBuf },
     #[error("cannot write the squashfs {path}: {source}")]
@@ -239,12 +241,13 @@ fn build_in(
         })?;
         // No fsync: the file is scratch, read back by the ISO writer and then deleted.
         drop(out);
-        image_tree
-            .insert_file(&sq.path, file, summary.image_size, &template)
-            .map_err(|source| BuildError::Place {
-                path: sq.path.clone(),
-                source,
-            })?;
+        place_squashfs(
+            &mut image_tree,
+            &sq.path,
+            file,
+            summary.image_size,
+            &template,
+        )?;
         made.push(BuiltSquashfs {
             path: sq.path.clone(),
             size: summary.image_size,
@@ -284,6 +287,41 @@ fn build_in(
         format: recipe.format,
         squashfs: made,
     })
+}
+
+/// Puts a freshly made SquashFS at `path` in the image tree the way mksquashfs
+/// `-noappend` does on the staged tree: a regular file already there is rewritten in
+/// place (same inode: its mode and its other hard-linked names stay, and they all show
+/// the new content); otherwise a new file (mode 0644) is created with missing parents.
+/// A symlink there is refused: mksquashfs would write through it, possibly outside the
+/// tree.
+fn place_squashfs(
+    tree: &mut Tree,
+    path: &str,
+    source: PathBuf,
+    size: u64,
+    template: &Node,
+) -> Result<(), BuildError> {
+    if let Some(id) = tree.lookup(path) {
+        match &tree.node(id).kind {
+            NodeKind::File { .. } => {
+                let node = &mut tree.nodes[id];
+                node.kind = NodeKind::File { source, size };
+                node.mtime = template.mtime;
+                return Ok(());
+            }
+            NodeKind::Symlink { .. } => {
+                return Err(BuildError::SquashfsOnSymlink { path: path.into() })
+            }
+            NodeKind::Dir { .. } => {}
+        }
+    }
+    tree.insert_file(path, source, size, template)
+        .map(|_| ())
+        .map_err(|source| BuildError::Place {
+            path: path.into(),
+            source,
+        })
 }
 
 fn part_path(output: &Path) -> PathBuf {

@@ -87,6 +87,16 @@ fn gzip_and_xz_squashfs_with_custom_block_sizes() {
     mixed_tree(&src.join("binary"), 1, 1, 131072);
     mixed_tree(&src.join("chroot"), 2, 2, 262144);
     mixed_tree(&src.join("extra"), 3, 1, 16384);
+    // A stale, executable file already at a squashfs path, hard-linked to another name:
+    // mksquashfs -noappend rewrites it in place, so both names get the new content and
+    // the mode stays.
+    put(&src.join("binary/live/filesystem.squashfs"), b"stale\n");
+    chmod(&src.join("binary/live/filesystem.squashfs"), 0o755);
+    fs::hard_link(
+        src.join("binary/live/filesystem.squashfs"),
+        src.join("binary/live/also-the-squashfs"),
+    )
+    .unwrap();
     recipe(
         &src,
         &(head(

@@ -264,6 +264,12 @@ fn squashfs_paths_that_cannot_be_placed() {
         &RECIPE.replace("live/filesystem.squashfs", "README.txt/inner.squashfs"),
     );
     refused(&src, work.path(), &["README.txt", "not a directory"]);
+    std::os::unix::fs::symlink("/tmp/somewhere", src.join("binary/out.squashfs")).unwrap();
+    recipe(
+        &src,
+        &RECIPE.replace("live/filesystem.squashfs", "out.squashfs"),
+    );
+    refused(&src, work.path(), &["out.squashfs", "symlink"]);
 }
 
 #[test]
