@@ -21,6 +21,9 @@ const MAX_ENTRIES: usize = 1 << 22;
 const MAX_DIR_BYTES: u64 = 16 << 20;
 const MAX_CE_HOPS: usize = 8;
 const MAX_NOTES: usize = 32;
+const MAX_PATH: usize = 4096;
+/// Bytes of path names kept for one tree (hostile images can nest deeply).
+const MAX_PATH_BYTES: usize = 256 << 20;
 
 /// Which directory hierarchy a structure belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,6 +390,7 @@ impl IsoVolume {
         let mut queue = VecDeque::from([(root.extent, root.size, b"/".to_vec())]);
         let mut seen = HashSet::new();
         let mut entries = 0usize;
+        let mut path_bytes = 0usize;
         // Data already named by the Rock Ridge tree, so the Joliet walk skips it.
         let named: HashSet<u64> = self
             .files
@@ -450,6 +454,10 @@ impl IsoVolume {
                     (Tree::Joliet, _) => joliet_name(&r.iso_name),
                 };
                 let child = join(&path, &name);
+                path_bytes += child.len();
+                if child.len() > MAX_PATH || path_bytes > MAX_PATH_BYTES {
+                    continue;
+                }
                 let is_dir = r.flags & 2 != 0;
                 if is_dir {
                     queue.push_back((r.extent, r.size, child.clone()));

@@ -249,3 +249,31 @@ pub fn run_cli(
     };
     compare_files(&args.official, &args.rebuilt, &opts)
 }
+
+/// Parses `official` and `rebuilt` as images held in memory and locates every offset in
+/// `offsets` in both, then compares their trees: the whole parsing side of the compare
+/// stage without files, for fuzzing and robustness tests. Never panics on any input.
+#[doc(hidden)]
+pub fn locate_in_memory(
+    official: &[u8],
+    rebuilt: &[u8],
+    offsets: &[u64],
+) -> Vec<(Location, Location)> {
+    let src_a = Source::from_bytes(official);
+    let src_b = Source::from_bytes(rebuilt);
+    let la = ImageLayout::parse(&src_a);
+    let lb = ImageLayout::parse(&src_b);
+    let mut a = official;
+    let diff = bytes::diff_readers(&mut a, rebuilt, official.len() as u64, rebuilt.len() as u64)
+        .unwrap_or_default();
+    let pair = content::Pair {
+        src_a: &src_a,
+        src_b: &src_b,
+        diff: &diff,
+    };
+    let _ = content::summarize(&pair, &la, &lb);
+    offsets
+        .iter()
+        .map(|&o| (la.locate(&src_a, o), lb.locate(&src_b, o)))
+        .collect()
+}

@@ -21,15 +21,31 @@ pub fn bad<T>(msg: impl Into<String>) -> PResult<T> {
     Err(ParseError(msg.into()))
 }
 
-/// A file opened for the parsers, with its size.
+/// What the parsers read from: an open file, or bytes in memory (fuzzing, tests).
+enum Backing<'a> {
+    File(&'a File),
+    Bytes(&'a [u8]),
+}
+
+/// An image opened for the parsers, with its size.
 pub struct Source<'a> {
-    file: &'a File,
+    backing: Backing<'a>,
     pub size: u64,
 }
 
 impl<'a> Source<'a> {
     pub fn new(file: &'a File, size: u64) -> Self {
-        Source { file, size }
+        Source {
+            backing: Backing::File(file),
+            size,
+        }
+    }
+
+    pub fn from_bytes(bytes: &'a [u8]) -> Self {
+        Source {
+            backing: Backing::Bytes(bytes),
+            size: bytes.len() as u64,
+        }
     }
 
     /// Exactly `len` bytes at `off`, or an error when that is past the end or too big.
@@ -46,11 +62,15 @@ impl<'a> Source<'a> {
                 self.size
             ));
         }
-        let mut buf = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut buf, off)
-            .map_err(|e| ParseError(format!("read at offset {off}: {e}")))?;
-        Ok(buf)
+        match self.backing {
+            Backing::File(f) => {
+                let mut buf = vec![0u8; len as usize];
+                f.read_exact_at(&mut buf, off)
+                    .map_err(|e| ParseError(format!("read at offset {off}: {e}")))?;
+                Ok(buf)
+            }
+            Backing::Bytes(b) => Ok(b[off as usize..end as usize].to_vec()),
+        }
     }
 
     /// Like [`read`](Self::read) but shortened at the end of the file.

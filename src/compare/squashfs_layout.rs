@@ -21,6 +21,11 @@ const METADATA: usize = 8192;
 const MAX_TABLE: usize = 256 << 20;
 const MAX_ENTRIES: usize = 1 << 22;
 const MAX_IDS: usize = 65536;
+/// Block-list entries kept for all files together (4 bytes each).
+const MAX_BLOCKS: usize = 1 << 24;
+const MAX_PATH: usize = 4096;
+/// Bytes of path names kept for one tree (hostile images can nest deeply).
+const MAX_PATH_BYTES: usize = 256 << 20;
 const NO_FRAGMENT: u32 = 0xffff_ffff;
 const NO_TABLE: u64 = u64::MAX;
 const DATA_UNCOMPRESSED: u32 = 1 << 24;
@@ -322,7 +327,8 @@ impl SquashLayout {
         let start = blocks
             .iter()
             .copied()
-            .filter(|&b| b < index_at)
+            // A corrupt pointer must not stretch the table over the data blocks.
+            .filter(|&b| b < index_at && b >= self.sb.directory_table)
             .min()
             .unwrap_or(index_at);
         let count = blocks.len() as u64;
@@ -409,10 +415,17 @@ impl SquashLayout {
         let root = self.sb.root_inode;
         let mut queue = VecDeque::from([(root, b"/".to_vec())]);
         let mut seen = HashSet::new();
+        let mut blocks = 0usize;
+        let mut path_bytes = 0usize;
         while let Some((iref, path)) = queue.pop_front() {
-            if self.files.len() >= MAX_ENTRIES {
-                self.note("too many SquashFS entries; walk stopped".into());
+            if self.files.len() >= MAX_ENTRIES || blocks > MAX_BLOCKS {
+                self.note("too many SquashFS entries or blocks; walk stopped".into());
                 break;
+            }
+            path_bytes += path.len();
+            if path.len() > MAX_PATH || path_bytes > MAX_PATH_BYTES {
+                self.note(format!("path longer than {MAX_PATH} bytes skipped"));
+                continue;
             }
             let file = match self.parse_inode(inodes, ids, iref, path.clone()) {
                 Ok(f) => f,
@@ -434,12 +447,15 @@ impl SquashLayout {
                                 p.push(b'/');
                             }
                             p.extend_from_slice(&name);
-                            queue.push_back((child, p));
+                            if queue.len() + self.files.len() < MAX_ENTRIES {
+                                queue.push_back((child, p));
+                            }
                         }
                     }
                     Err(e) => self.note(format!("directory {}: {e}", Untrusted::new(path))),
                 }
             }
+            blocks += file.blocks.len();
             self.files.push(file);
         }
     }
