@@ -8,7 +8,7 @@
 #    time and peak memory (/usr/bin/time -v); diffoscope on a smaller pair of the same
 #    kind (diffoscope on 1 GB takes too long to be worth the shared machine's time).
 #
-# Usage: scripts/bench-compare.sh [WORKDIR]   (needs ~5 GB free; removes it at the end)
+# Usage: [VR=binary] scripts/bench-compare.sh [WORKDIR]   (needs ~5 GB free; removes it at the end)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,9 +20,13 @@ for t in cmp mksquashfs xorriso /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 4; }
 done
 
-echo "building verify-release (release)…" >&2
-(cd "$root" && cargo build --release --quiet --bin verify-release)
-vr=${CARGO_TARGET_DIR:-$root/target}/release/verify-release
+# VR=/path/to/verify-release uses an existing release build.
+vr=${VR:-}
+if [ -z "$vr" ]; then
+  echo "building verify-release (release)…" >&2
+  (cd "$root" && cargo build --release --quiet --bin verify-release)
+  vr=${CARGO_TARGET_DIR:-$root/target}/release/verify-release
+fi
 
 # Seconds (wall) and peak RSS (KiB) of a command, from /usr/bin/time -v.
 measure() {
@@ -44,13 +48,15 @@ for run in 1 2; do
   v=$(measure "$vr" compare "$work/a.bin" "$work/b.bin")
 done
 printf 'cmp:            %s\nverify-release: %s\n' "$c" "$v"
-echo "== 1 GiB identical files"
+echo "== 1 GiB identical files (two copies: the same file twice is answered without reading)"
+cp "$work/a.bin" "$work/c.bin"
+cat "$work/a.bin" "$work/c.bin" >/dev/null
 for run in 1 2; do
-  c=$(measure cmp "$work/a.bin" "$work/a.bin")
-  v=$(measure "$vr" compare "$work/a.bin" "$work/a.bin")
+  c=$(measure cmp "$work/a.bin" "$work/c.bin")
+  v=$(measure "$vr" compare "$work/a.bin" "$work/c.bin")
 done
 printf 'cmp:            %s\nverify-release: %s\n' "$c" "$v"
-rm -f "$work/a.bin" "$work/b.bin"
+rm -f "$work/a.bin" "$work/b.bin" "$work/c.bin"
 
 # A live-style tree: many small text-like files and some larger ones, ~`$1` MB.
 make_tree() {
@@ -61,14 +67,15 @@ import os, random, sys
 d, mb = sys.argv[1], int(sys.argv[2])
 rng = random.Random(42)
 words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(4000)]
+text = b" ".join(rng.choice(words) for _ in range(1 << 20))  # ~6 MB of compressible text
 total, i = 0, 0
 while total < mb << 20:
     big = i % 50 == 0
-    n = rng.randint(1 << 20, 8 << 20) if big else rng.randint(100, 60000)
+    n = rng.randint(1 << 20, 6 << 20) if big else rng.randint(100, 60000)
+    start = rng.randrange(0, len(text) - n)
+    data = text[start:start + n]
     if big:  # half incompressible, like binaries
-        data = os.urandom(n // 2) + b" ".join(rng.choice(words) for _ in range(n // 12))[: n // 2]
-    else:
-        data = b" ".join(rng.choice(words) for _ in range(n // 6))[:n]
+        data = os.urandom(n // 2) + data[: n - n // 2]
     sub = "usr/lib" if big else ("usr/share/doc" if i % 2 else "etc")
     os.makedirs(f"{d}/{sub}/d{i % 97}", exist_ok=True)
     with open(f"{d}/{sub}/d{i % 97}/f{i}", "wb") as f:
@@ -130,7 +137,7 @@ if command -v diffoscope >/dev/null; then
   make_iso 100 small
   flip_deep "$work/small.iso" "$work/small-b.iso" >/dev/null
   v=$(measure "$vr" compare "$work/small.iso" "$work/small-b.iso")
-  d=$(measure timeout 1800 diffoscope --text /dev/null "$work/small.iso" "$work/small-b.iso")
+  d=$(measure timeout 900 diffoscope --text /dev/null "$work/small.iso" "$work/small-b.iso")
   printf 'verify-release: %s\ndiffoscope:     %s\n' "$v" "$d"
 else
   echo "diffoscope not installed: skipped"
