@@ -143,12 +143,12 @@ stage=$work/out-tools
 mkdir -p "$stage"
 cp -a "$src/binary" "$stage/binary"
 mkdir -p "$stage/binary/live"
-touch -h -d "@$sde" "$stage/binary/live"
 export SOURCE_DATE_EPOCH=$sde
 measure mksquashfs mksquashfs "$src/chroot" "$stage/binary/live/filesystem.squashfs" \
   -noappend -all-root -no-xattrs -comp xz -b 1048576 -quiet
+# Staging rules for what mksquashfs made and the folders it changed (untimed).
 chmod 0644 "$stage/binary/live/filesystem.squashfs"
-touch -h -d "@$sde" "$stage/binary/live/filesystem.squashfs"
+find "$stage/binary" -exec touch -h -d "@$sde" {} +
 date=$(date -u -d "@$sde" +%Y%m%d%H%M%S00)
 measure xorriso xorriso -as mkisofs -R -r -J -joliet-long -l -cache-inodes -iso-level 3 \
   -V BENCH --modification-date="$date" -o "$work/out-tools.iso" "$stage/binary"
