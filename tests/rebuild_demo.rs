@@ -3,14 +3,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use support::demo::{catalog, demo, json};
 use support::http::{Reply, Server};
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo")
-}
 
 fn verify(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_verify-release"))
@@ -19,20 +16,6 @@ fn verify(cache: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the binary runs")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn catalog() -> String {
-    demo().join("catalog.toml").display().to_string()
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! The main job through the real binary, on the bundled demo release (offline).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo")
-}
+use support::demo::{catalog, demo, json};
 
 fn run(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_verify-release"))
@@ -14,20 +14,6 @@ fn run(cache: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the binary runs")
-}
-
-fn catalog() -> String {
-    demo().join("catalog.toml").display().to_string()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 #[test]
