@@ -6,7 +6,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let cut = data.first().map(|&b| b as usize * data.len() / 256).unwrap_or(0);
+    let cut = data
+        .first()
+        .map(|&b| b as usize * data.len() / 256)
+        .unwrap_or(0);
     let (a, b) = data.split_at(cut.min(data.len()));
     let len = data.len() as u64;
     let offsets: Vec<u64> = (0..32).map(|i| len * i / 32).collect();
