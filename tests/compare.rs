@@ -692,3 +692,76 @@ fn diffoscope_runs_on_the_differing_inner_file() {
     assert_eq!(file.exit_code, Some(1), "{file:?}");
     assert!(file.output.contains("b.conf"), "{}", file.output);
 }
+
+#[test]
+fn joliet_records_and_squashfs_tables() {
+    let f = fixture();
+    let a = f.path("a.iso");
+    let bytes = std::fs::read(&a).unwrap();
+    // The Joliet SVD: type 2 with a UCS-2 escape sequence (ECMA-119 8.5, Joliet spec).
+    let svd = (16..32)
+        .map(|s| &bytes[s * 2048..s * 2048 + 2048])
+        .find(|d| d[0] == 2 && &d[1..6] == b"CD001" && &d[88..90] == b"%/")
+        .expect("a Joliet SVD");
+    let root = u32::from_le_bytes(svd[158..162].try_into().unwrap()) as usize * 2048;
+    let name = [0, b'd', 0, b'o', 0, b'c'];
+    let pos = root
+        + bytes[root..root + 2048]
+            .windows(6)
+            .position(|w| w == name)
+            .unwrap()
+        - 33;
+    let b = mutated(&a, "joliet.iso", &[(pos as u64 + 10, 0x01)]);
+    let c = compare(&a, &b);
+    match &first_places(&c).0[0] {
+        Place::DirectoryRecords {
+            tree, entry, field, ..
+        } => {
+            assert_eq!(tree, "Joliet");
+            assert_eq!(entry.as_ref().unwrap().to_string(), "doc");
+            assert_eq!(field.as_deref(), Some("data length"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // SquashFS: the inode table's first metadata block (superblock field at 64).
+    let gz = f.path("gz.squashfs");
+    let sq = std::fs::read(&gz).unwrap();
+    let inode_table = u64::from_le_bytes(sq[64..72].try_into().unwrap());
+    let b = mutated(
+        &gz,
+        "inodes.squashfs",
+        &[(inode_table + 10, 0x01), (8, 0x01)],
+    );
+    let c = compare(&gz, &b);
+    let places: Vec<&Place> = c
+        .regions
+        .iter()
+        .map(|r| &r.official_location.places[0])
+        .collect();
+    assert!(
+        matches!(places[0], Place::SquashfsSuperblock { field } if field == "modification time"),
+        "{places:?}"
+    );
+    assert!(
+        matches!(places[1], Place::SquashfsTable { table, block: 0, holds } if table == "inode table" && !holds.is_empty()),
+        "{places:?}"
+    );
+}
+
+#[test]
+fn diffoscope_missing_is_reported_not_an_error() {
+    let f = fixture();
+    let (a, b) = (f.path("a.iso"), f.path("b.iso"));
+    let out = Command::new(env!("CARGO_BIN_EXE_verify-release"))
+        .args(["compare", "--diffoscope", "--json"])
+        .arg(&a)
+        .arg(&b)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["diffoscope"]["status"], "not_installed");
+    assert_eq!(v["identical"], false);
+}
