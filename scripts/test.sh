@@ -17,6 +17,7 @@ command -v git        >/dev/null || need+=(git)
 command -v mkfs.vfat  >/dev/null || need+=(dosfstools)
 command -v fdisk      >/dev/null || need+=(fdisk)
 command -v sgdisk     >/dev/null || need+=(gdisk)
+command -v diffoscope >/dev/null || need+=(diffoscope-minimal)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
