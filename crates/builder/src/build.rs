@@ -2,6 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fstree::{Node, NodeKind, Tree};
@@ -78,10 +79,10 @@ pub enum BuildError {
         #[source]
         source: fstree::InsertError,
     },
+    #[error("{key} {path} is not a regular file")]
+    NotAFile { key: String, path: PathBuf },
     #[error("squashfs path {path} is a symlink in the image tree; mksquashfs would write through it (remove the symlink)")]
     SquashfsOnSymlink { path: String },
-    #[error("isohybrid MBR template {path} must be at least 432 bytes (Debian's isolinux package has /usr/lib/ISOLINUX/isohdpfx.bin)")]
-    MbrTemplate { path: PathBuf },
     #[error("cannot write the squashfs {path}: {source}")]
     Squashfs {
         path: String,
@@ -470,13 +471,23 @@ fn boot_options(
         None => None,
         Some(m) => {
             let path = inside(root, "boot.isohybrid_mbr", m)?;
-            let mut bytes = Vec::new();
-            File::open(&path)
-                .and_then(|f| f.take(32 * 1024).read_to_end(&mut bytes))
+            // Non-blocking open: a fifo must be refused, not waited on.
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
                 .map_err(io(&path))?;
-            if bytes.len() < 432 {
-                return Err(BuildError::MbrTemplate { path });
+            if !file.metadata().map_err(io(&path))?.is_file() {
+                return Err(BuildError::NotAFile {
+                    key: "boot.isohybrid_mbr".into(),
+                    path,
+                });
             }
+            // xorriso copies at most the 32 KiB system area of a longer template.
+            let mut bytes = Vec::new();
+            file.take(32 * 1024)
+                .read_to_end(&mut bytes)
+                .map_err(io(&path))?;
             Some(bytes)
         }
     };

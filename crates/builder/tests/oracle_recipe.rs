@@ -182,3 +182,33 @@ isohybrid_mbr = "isohdpfx.bin"
     );
     check(&src, work.path());
 }
+
+/// xorriso copies at most 32 KiB of an `-isohybrid-mbr` template into the system area
+/// and takes shorter ones as they are, even empty (then writes its MBR fields over
+/// them): the builder must do the same for every length.
+#[test]
+fn isohybrid_mbr_templates_of_any_length() {
+    let isohdpfx = fs::read("/usr/lib/ISOLINUX/isohdpfx.bin")
+        .expect("/usr/lib/ISOLINUX/isohdpfx.bin (apt-get install -y isolinux)");
+    let mut long = isohdpfx.clone();
+    long.extend(Rng::new(9).bytes(40_000 - long.len()));
+    for template in [Vec::new(), isohdpfx[..300].to_vec(), long] {
+        let work = tmp();
+        let src = work.path().join("src");
+        fs::create_dir_all(src.join("binary/isolinux")).unwrap();
+        fs::copy(
+            "/usr/lib/ISOLINUX/isolinux.bin",
+            src.join("binary/isolinux/isolinux.bin"),
+        )
+        .expect("/usr/lib/ISOLINUX/isolinux.bin (apt-get install -y isolinux)");
+        put(&src.join("binary/README.txt"), b"hybrid\n");
+        put(&src.join("mbr.bin"), &template);
+        recipe(
+            &src,
+            &(head("e.iso", "ORACLE_E", "")
+                + "\n[boot]\nbios_image = \"isolinux/isolinux.bin\"\n\
+                   catalog = \"isolinux/boot.cat\"\nisohybrid_mbr = \"mbr.bin\"\n"),
+        );
+        check(&src, work.path());
+    }
+}

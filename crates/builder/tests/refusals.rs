@@ -226,10 +226,17 @@ fn boot_images_missing_or_not_files() {
         &src,
         &(with_boot.clone() + "isohybrid_mbr = \"no-such-mbr.bin\"\n"),
     );
-    refused(&src, work.path(), &["no-such-mbr.bin"]);
-    put(&src.join("short.bin"), &[0u8; 100]);
-    recipe(&src, &(with_boot + "isohybrid_mbr = \"short.bin\"\n"));
-    refused(&src, work.path(), &["short.bin", "432 bytes"]);
+    refused(
+        &src,
+        work.path(),
+        &["boot.isohybrid_mbr", "no-such-mbr.bin", "does not exist"],
+    );
+    fs::create_dir(src.join("mbr-dir")).unwrap();
+    recipe(&src, &(with_boot.clone() + "isohybrid_mbr = \"mbr-dir\"\n"));
+    refused(&src, work.path(), &["mbr-dir", "not a regular file"]);
+    sh(&src, "mkfifo mbr-fifo");
+    recipe(&src, &(with_boot + "isohybrid_mbr = \"mbr-fifo\"\n"));
+    refused(&src, work.path(), &["mbr-fifo", "not a regular file"]);
 }
 
 /// Sizes and names the formats cannot hold: ext4 itself stops names at 255 bytes (the
