@@ -277,6 +277,14 @@ fn squashfs_paths_that_cannot_be_placed() {
         &RECIPE.replace("live/filesystem.squashfs", "out.squashfs"),
     );
     refused(&src, work.path(), &["out.squashfs", "symlink"]);
+    // A symlinked folder on the way: mkdir -p and mksquashfs would follow it.
+    std::os::unix::fs::symlink("/tmp", src.join("binary/live")).unwrap();
+    recipe(&src, RECIPE);
+    refused(
+        &src,
+        work.path(),
+        &["live/filesystem.squashfs", "not a directory"],
+    );
 }
 
 #[test]
