@@ -2,12 +2,12 @@
 //! to the published SHA-256; bad input gives exit 4 (a failed build) or 2 (usage) with a
 //! message naming what is wrong.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo")
-}
+use support::demo::{demo, json};
 
 fn verify_release(cwd: &Path, args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_verify-release"))
@@ -19,16 +19,6 @@ fn verify_release(cwd: &Path, args: &[&std::ffi::OsStr]) -> Output {
 
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// The published SHA-256 of release 1.0 in the demo catalog.
