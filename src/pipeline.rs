@@ -130,7 +130,8 @@ pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome
         out,
         &format!(
             "{} {}: resolving signature and signing key",
-            release.project, release.version
+            Untrusted::new(release.project.as_bytes()),
+            Untrusted::new(release.version.as_bytes())
         ),
     );
 
@@ -161,7 +162,13 @@ pub fn run(version: &str, args: &VerifyArgs, out: &OutputArgs) -> Result<Outcome
             fetcher.verify_local(path, &fetch_expected(&expected), &mut new_check)?
         }
         None => {
-            log(out, &format!("fetching {}", release.image.file_name));
+            log(
+                out,
+                &format!(
+                    "fetching {}",
+                    Untrusted::new(release.image.file_name.as_bytes())
+                ),
+            );
             let request = fetch::Request {
                 file_name: release.image.file_name.clone(),
                 sources: release
