@@ -5,13 +5,17 @@
 //! results strictly in sequence order. A fixed number of tokens bounds how many jobs
 //! are in flight, so memory stays at a few blocks per thread whatever the tree size.
 //! The bytes produced do not depend on the number of threads.
+//!
+//! Full fragment blocks, which the writer assembles from small files, go to the same
+//! workers (see [`Frags`]); the writer takes them back in fragment order, so it can
+//! keep packing small files while earlier fragment blocks are being compressed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
@@ -64,6 +68,126 @@ enum JobKind {
 struct Job {
     kind: JobKind,
     alloc: u64,
+}
+
+/// What a worker is given: a piece of a file (with its sequence number), or a full
+/// fragment block (with its fragment index).
+enum Work {
+    Unit(u64, Result<Job, WriteError>),
+    Fragment(u32, Vec<u8>),
+}
+
+/// A compressed fragment block: its size word and the bytes to store.
+pub(crate) struct FragOut {
+    pub(crate) c_byte: u32,
+    pub(crate) stored: Vec<u8>,
+}
+
+/// Compresses a full fragment block; it is stored raw when that is not smaller.
+pub(crate) fn compress_fragment(
+    buf: Vec<u8>,
+    comp: &mut Compressor,
+    block_size: usize,
+) -> Result<FragOut, WriteError> {
+    Ok(match comp.compress(&buf, block_size)? {
+        Some(p) if !p.is_empty() && p.len() < buf.len() => FragOut {
+            c_byte: p.len() as u32,
+            stored: p,
+        },
+        _ => FragOut {
+            c_byte: buf.len() as u32 | DATA_UNCOMPRESSED,
+            stored: buf,
+        },
+    })
+}
+
+/// Fragment blocks on their way through the workers, handed back in index order.
+pub(crate) struct Frags {
+    /// Set when there are no worker threads: blocks are compressed on submission.
+    inline: Option<Compressor>,
+    to_workers: Option<SyncSender<Work>>,
+    from_workers: Option<Receiver<(u32, Result<FragOut, WriteError>)>>,
+    /// Results that arrived before their turn.
+    ready: BTreeMap<u32, Result<FragOut, WriteError>>,
+    /// Indices submitted and not yet taken, oldest first.
+    queued: VecDeque<u32>,
+    /// At most this many blocks are submitted and not yet taken.
+    limit: usize,
+    block_size: usize,
+}
+
+impl Frags {
+    /// Blocks submitted and not yet taken.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// True when `submit` would go over the memory bound: take one first.
+    pub(crate) fn full(&self) -> bool {
+        self.queued.len() >= self.limit
+    }
+
+    /// Hands a full fragment block over for compression.
+    pub(crate) fn submit(&mut self, index: u32, data: Vec<u8>) -> Result<(), WriteError> {
+        if let Some(comp) = &mut self.inline {
+            let out = compress_fragment(data, comp, self.block_size);
+            self.ready.insert(index, out);
+        } else {
+            let tx = self
+                .to_workers
+                .as_ref()
+                .ok_or(WriteError::Internal("fragment workers are gone"))?;
+            tx.send(Work::Fragment(index, data))
+                .map_err(|_| WriteError::Internal("fragment workers stopped"))?;
+        }
+        self.queued.push_back(index);
+        Ok(())
+    }
+
+    /// Whether the oldest submitted block is already compressed.
+    pub(crate) fn oldest_ready(&mut self) -> bool {
+        let Some(&want) = self.queued.front() else {
+            return false;
+        };
+        if let Some(rx) = &self.from_workers {
+            while let Ok((i, out)) = rx.try_recv() {
+                self.ready.insert(i, out);
+            }
+        }
+        self.ready.contains_key(&want)
+    }
+
+    /// Takes the oldest submitted block, waiting for it if needed.
+    pub(crate) fn take(&mut self) -> Option<Result<(u32, FragOut), WriteError>> {
+        let want = self.queued.pop_front()?;
+        loop {
+            if let Some(out) = self.ready.remove(&want) {
+                return Some(out.map(|o| (want, o)));
+            }
+            let Some(rx) = &self.from_workers else {
+                return Some(Err(WriteError::Internal("fragment result missing")));
+            };
+            match rx.recv() {
+                Ok((i, out)) => {
+                    self.ready.insert(i, out);
+                }
+                Err(_) => return Some(Err(WriteError::Internal("fragment workers stopped"))),
+            }
+        }
+    }
+}
+
+/// What the writer reads from: file pieces in order, and the fragment compressor.
+pub(crate) struct Feed<'f> {
+    units: Box<dyn FnMut() -> Result<Unit, WriteError> + 'f>,
+    pub(crate) frags: Frags,
+}
+
+impl Feed<'_> {
+    /// The next piece of file data, in layout order.
+    pub(crate) fn unit(&mut self) -> Result<Unit, WriteError> {
+        (self.units)()
+    }
 }
 
 /// Reads the files in order, one job at a time.
@@ -272,7 +396,7 @@ pub(crate) fn run<R>(
     kind: Compression,
     block_size: u32,
     threads: usize,
-    consume: impl FnOnce(&mut dyn FnMut() -> Result<Unit, WriteError>) -> Result<R, WriteError>,
+    consume: impl FnOnce(&mut Feed<'_>) -> Result<R, WriteError>,
 ) -> Result<R, WriteError> {
     let bs = block_size as usize;
     let mut producer = Producer {
@@ -283,18 +407,42 @@ pub(crate) fn run<R>(
     };
     if threads <= 1 {
         let mut comp = Compressor::new(kind, block_size);
-        let mut next = || match producer.next_job() {
+        let next = move || match producer.next_job() {
             Some(job) => process(job?, &mut comp, bs),
             None => Err(WriteError::Internal("file data ended early")),
         };
-        return consume(&mut next);
+        let mut feed = Feed {
+            units: Box::new(next),
+            frags: Frags {
+                inline: Some(Compressor::new(kind, block_size)),
+                to_workers: None,
+                from_workers: None,
+                ready: BTreeMap::new(),
+                queued: VecDeque::new(),
+                limit: 1,
+                block_size: bs,
+            },
+        };
+        return consume(&mut feed);
     }
     let workers = threads.min(64);
     let cap = workers * 2 + 2;
     std::thread::scope(|s| {
-        let (job_tx, job_rx) = sync_channel::<(u64, Result<Job, WriteError>)>(cap);
+        let (job_tx, job_rx) = sync_channel::<Work>(cap);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (res_tx, res_rx) = channel::<(u64, Result<Unit, WriteError>)>();
+        let (frag_tx, frag_rx) = channel::<(u32, Result<FragOut, WriteError>)>();
+        let frags = Frags {
+            inline: None,
+            to_workers: Some(job_tx.clone()),
+            from_workers: Some(frag_rx),
+            ready: BTreeMap::new(),
+            queued: VecDeque::new(),
+            // One block per worker being compressed and one more queued for each:
+            // enough to keep them busy, and at most a few blocks of memory.
+            limit: workers * 2,
+            block_size: bs,
+        };
         let (tok_tx, tok_rx) = sync_channel::<()>(cap);
         for _ in 0..cap {
             let _ = tok_tx.send(());
@@ -306,7 +454,7 @@ pub(crate) fn run<R>(
                     break;
                 };
                 let failed = job.is_err();
-                if job_tx.send((seq, job)).is_err() || failed {
+                if job_tx.send(Work::Unit(seq, job)).is_err() || failed {
                     break;
                 }
                 seq += 1;
@@ -315,6 +463,7 @@ pub(crate) fn run<R>(
         for _ in 0..workers {
             let job_rx = Arc::clone(&job_rx);
             let res_tx = res_tx.clone();
+            let frag_tx = frag_tx.clone();
             s.spawn(move || {
                 let mut comp = Compressor::new(kind, block_size);
                 loop {
@@ -322,28 +471,39 @@ pub(crate) fn run<R>(
                         Ok(rx) => rx.recv(),
                         Err(_) => break,
                     };
-                    let Ok((seq, job)) = msg else { break };
-                    let out = job.and_then(|j| process(j, &mut comp, bs));
-                    if res_tx.send((seq, out)).is_err() {
+                    let sent = match msg {
+                        Ok(Work::Unit(seq, job)) => {
+                            let out = job.and_then(|j| process(j, &mut comp, bs));
+                            res_tx.send((seq, out)).is_ok()
+                        }
+                        Ok(Work::Fragment(index, data)) => {
+                            let out = compress_fragment(data, &mut comp, bs);
+                            frag_tx.send((index, out)).is_ok()
+                        }
+                        Err(_) => false,
+                    };
+                    if !sent {
                         break;
                     }
                 }
             });
         }
         drop(res_tx);
+        drop(frag_tx);
         drop(job_rx);
-        consume_ordered(res_rx, tok_tx, consume)
+        consume_ordered(res_rx, tok_tx, frags, consume)
     })
 }
 
 fn consume_ordered<R>(
     res_rx: Receiver<(u64, Result<Unit, WriteError>)>,
-    tok_tx: std::sync::mpsc::SyncSender<()>,
-    consume: impl FnOnce(&mut dyn FnMut() -> Result<Unit, WriteError>) -> Result<R, WriteError>,
+    tok_tx: SyncSender<()>,
+    frags: Frags,
+    consume: impl FnOnce(&mut Feed<'_>) -> Result<R, WriteError>,
 ) -> Result<R, WriteError> {
     let mut pending: BTreeMap<u64, Result<Unit, WriteError>> = BTreeMap::new();
     let mut want = 0u64;
-    let mut next = || loop {
+    let next = move || loop {
         if let Some(unit) = pending.remove(&want) {
             want += 1;
             let _ = tok_tx.try_send(());
@@ -356,6 +516,11 @@ fn consume_ordered<R>(
             Err(_) => return Err(WriteError::Internal("file data ended early")),
         }
     };
-    consume(&mut next)
-    // res_rx and tok_tx drop here, which stops the reader and the workers.
+    let mut feed = Feed {
+        units: Box::new(next),
+        frags,
+    };
+    consume(&mut feed)
+    // The feed (with res_rx, tok_tx and the fragment sender) drops here, which stops
+    // the reader and the workers.
 }

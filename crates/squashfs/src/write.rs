@@ -12,7 +12,7 @@ use fstree::{NodeId, NodeKind, Tree};
 use crate::compress::{CodecError, Compression, Compressor};
 use crate::format::*;
 use crate::meta::{indexed_table, push_block, DirListing, MetaTable};
-use crate::pipeline::{self, BlockOut, Digest, FileJob, Unit};
+use crate::pipeline::{self, BlockOut, Digest, Feed, FileJob, FragOut, Unit};
 
 /// How to build the image (the mksquashfs command-line choices we support).
 #[derive(Debug, Clone)]
@@ -337,13 +337,14 @@ pub fn write<W: Write + Seek>(
     let root = tree.root;
     let root_ref = pipeline::run(&jobs, opts.compression, bs, opts.threads, |next| {
         let r = w.write_dir(root, None, "", next, progress)?;
-        w.flush_fragment()?;
+        w.flush_fragment(next)?;
+        w.drain_fragments(next)?;
         Ok(r)
     })?;
     w.finish(root_ref, base)
 }
 
-type NextUnit<'x> = &'x mut dyn FnMut() -> Result<Unit, WriteError>;
+type NextUnit<'x, 'f> = &'x mut Feed<'f>;
 
 impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
     fn id(&mut self, id: u32) -> Result<u16, WriteError> {
@@ -391,7 +392,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         dir: NodeId,
         parent: Option<NodeId>,
         path: &str,
-        next: NextUnit<'_>,
+        next: NextUnit<'_, '_>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, WriteError> {
         let tree = self.tree;
@@ -547,7 +548,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
     fn write_file(
         &mut self,
         node: NodeId,
-        next: NextUnit<'_>,
+        next: NextUnit<'_, '_>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<usize, WriteError> {
         let NodeKind::File { size, .. } = &self.tree.nodes[node].kind else {
@@ -555,7 +556,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         };
         let size = *size;
         self.files_done += 1;
-        let first = next()?;
+        let first = next.unit()?;
         match first {
             Unit::Empty => {
                 self.recs.push(FileRec {
@@ -576,7 +577,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
                 ..
             } => {
                 self.tick(size, progress);
-                self.write_small(size, data, digest)
+                self.write_small(size, data, digest, next)
             }
             Unit::Small {
                 data,
@@ -623,6 +624,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         size: u64,
         data: Vec<u8>,
         digest: Digest,
+        next: NextUnit<'_, '_>,
     ) -> Result<usize, WriteError> {
         if let Some(list) = self.dupl_frag.get(&(size as u32)) {
             let found = list.iter().rev().copied().find(|&r| {
@@ -647,7 +649,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
                 return Ok(self.recs.len() - 1);
             }
         }
-        let frag = self.fill_fragment(&data)?;
+        let frag = self.fill_fragment(&data, next)?;
         self.recs.push(FileRec {
             file_size: size,
             blocks: Vec::new(),
@@ -670,10 +672,13 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         first: BlockOut,
         hash: u32,
         pre_dup: bool,
-        next: NextUnit<'_>,
+        next: NextUnit<'_, '_>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<usize, WriteError> {
         let nblocks = size.div_ceil(self.opts.block_size as u64).max(1) as usize;
+        // Like mksquashfs in reproducible mode: every fragment block queued so far is
+        // written before a block file starts, so `start` is the sequential writer's.
+        self.drain_fragments(next)?;
         let start = self.sink.pos;
         let mut candidates: Vec<usize> = if pre_dup {
             self.dupl_block
@@ -698,7 +703,7 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         for i in 0..nblocks {
             let b = match unit.take() {
                 Some(b) => b,
-                None => match next()? {
+                None => match next.unit()? {
                     Unit::Block(b) => b,
                     _ => return Err(WriteError::Internal("expected a data block")),
                 },
@@ -796,10 +801,10 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         Ok(())
     }
 
-    fn fill_fragment(&mut self, data: &[u8]) -> Result<Frag, WriteError> {
+    fn fill_fragment(&mut self, data: &[u8], next: NextUnit<'_, '_>) -> Result<Frag, WriteError> {
         if let Some((_, buf)) = &self.frag_open {
             if buf.len() + data.len() > self.opts.block_size as usize {
-                self.flush_fragment()?;
+                self.flush_fragment(next)?;
             }
         }
         if self.frag_open.is_none() {
@@ -824,21 +829,45 @@ impl<'a, 't, W: Write + Seek> Writer<'a, 't, W> {
         Ok(frag)
     }
 
-    fn flush_fragment(&mut self) -> Result<(), WriteError> {
+    /// Closes the open fragment block and hands it to the compressors. Its place in
+    /// the image (and its fragment table entry) is settled when it is written, in
+    /// index order, by `put_fragment`.
+    fn flush_fragment(&mut self, next: NextUnit<'_, '_>) -> Result<(), WriteError> {
         let Some((index, buf)) = self.frag_open.take() else {
             return Ok(());
         };
+        // Keep memory bounded: at most `limit` blocks wait for their turn.
+        while next.frags.full() {
+            self.take_fragment(next)?;
+        }
+        next.frags.submit(index, buf)?;
+        // Write what is already done, so finished blocks do not wait in memory.
+        while next.frags.oldest_ready() {
+            self.take_fragment(next)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every fragment block handed over so far.
+    fn drain_fragments(&mut self, next: NextUnit<'_, '_>) -> Result<(), WriteError> {
+        while next.frags.in_flight() > 0 {
+            self.take_fragment(next)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest fragment block handed over and writes it at the current
+    /// end of data.
+    fn take_fragment(&mut self, next: NextUnit<'_, '_>) -> Result<(), WriteError> {
+        let Some(taken) = next.frags.take() else {
+            return Ok(());
+        };
+        let (index, FragOut { c_byte, stored }) = taken?;
         if index as usize != self.frag_table.len() {
             return Err(WriteError::Internal("fragments out of order"));
         }
-        let bs = self.opts.block_size as usize;
-        let (c_byte, stored) = match self.data_comp.compress(&buf, bs)? {
-            Some(p) if !p.is_empty() && p.len() < buf.len() => (p.len() as u32, p),
-            _ => (buf.len() as u32 | DATA_UNCOMPRESSED, buf),
-        };
         self.frag_table.push((self.sink.pos, c_byte));
-        self.sink.put(&stored)?;
-        Ok(())
+        self.sink.put(&stored)
     }
 
     /// Writes the tables and the superblock.

@@ -192,6 +192,44 @@ fn gzip_and_xz_with_many_threads_match_single_thread() {
     }
 }
 
+/// Runs of full fragment blocks are compressed on the workers while the writer keeps
+/// packing; they must still land in order, before the next block file, for any
+/// number of threads.
+#[test]
+fn fragment_blocks_in_flight_match_oracle_for_any_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for i in 0..60u64 {
+        let len = 1500 + (i * 211 % 2400) as usize;
+        // Every fifth file is incompressible, so some fragment blocks are stored raw.
+        let data = if i % 5 == 0 {
+            noise(len, i)
+        } else {
+            text(len, i)
+        };
+        write(&p.join(format!("a/s{i:02}")), &data);
+    }
+    write(&p.join("b_big"), &text(30_000, 7));
+    for i in 0..25u64 {
+        write(
+            &p.join(format!("c/t{i:02}")),
+            &text(900 + i as usize * 97, 100 + i),
+        );
+    }
+    // A copy of a small file whose fragment block may still be in flight, and an
+    // all-zero small file (a sparse one-block file, whose start is the current end).
+    write(&p.join("c/u_dup"), &text(900 + 3 * 97, 103));
+    write(&p.join("c/v_zero"), &[0u8; 700]);
+    write(&p.join("d/w_block"), &noise(9000, 9));
+    for comp in [Gzip, Xz] {
+        let want = oracle(p, comp, 4096);
+        for threads in [1, 2, 3, 8] {
+            let got = ours(p, comp, 4096, threads);
+            assert_same(&format!("{} threads={threads}", comp.name()), &want, &got);
+        }
+    }
+}
+
 #[test]
 fn inode_number_deltas_beyond_16_bits() {
     // "a/" holds 33000 entries, so "b" (numbered after all of them) is more than
