@@ -364,7 +364,7 @@ fn signing_cert(
 }
 
 /// A progress line on stderr, unless quiet or JSON was asked for.
-fn log(out: &OutputArgs, line: &str) {
+pub(crate) fn log(out: &OutputArgs, line: &str) {
     if !out.quiet && !out.json {
         eprintln!("verify-release: {line}");
     }

@@ -79,18 +79,7 @@ fn a_tampered_local_image_is_an_authenticity_failure() {
     let mut bytes = std::fs::read(demo().join("releases/1.0/demo-amd64-1.0.iso")).unwrap();
     bytes[40000] ^= 1;
     std::fs::write(&copy, &bytes).unwrap();
-    let out = run(
-        cache.path(),
-        &[
-            "--catalog",
-            &catalog(),
-            "1.0",
-            "--no-rebuild",
-            "--json",
-            "--image",
-            copy.to_str().unwrap(),
-        ],
-    );
+    let out = authenticate_image(cache.path(), &copy);
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(3), "{doc}");
     assert_eq!(doc["error"]["kind"], "authenticity");
@@ -100,18 +89,7 @@ fn a_tampered_local_image_is_an_authenticity_failure() {
 fn the_users_own_copy_is_verified_in_place() {
     let cache = tempfile::tempdir().unwrap();
     let image = demo().join("releases/1.0/demo-amd64-1.0.iso");
-    let out = run(
-        cache.path(),
-        &[
-            "--catalog",
-            &catalog(),
-            "1.0",
-            "--no-rebuild",
-            "--json",
-            "--image",
-            image.to_str().unwrap(),
-        ],
-    );
+    let out = authenticate_image(cache.path(), &image);
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(doc["image"]["origin"], "local");
@@ -147,6 +125,22 @@ fn list_shows_tails_and_the_catalog() {
         .map(|r| r["version"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["3.3", "1.0", "1.0-poisoned"]);
+}
+
+/// `--no-rebuild --json --image FILE` on demo release 1.0.
+fn authenticate_image(cache: &Path, image: &Path) -> Output {
+    run(
+        cache,
+        &[
+            "--catalog",
+            &catalog(),
+            "1.0",
+            "--no-rebuild",
+            "--json",
+            "--image",
+            image.to_str().unwrap(),
+        ],
+    )
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -13,6 +13,7 @@ use crate::authenticate::{Check, Expected, Sink, Verifier};
 use crate::cli::OutputArgs;
 use crate::compare::{self, CompareError, CompareOptions, Comparison};
 use crate::exit::{Exit, Failure};
+use crate::pipeline::log;
 use crate::release::{Backend, Release};
 use crate::source::{self, Checkout, SourceError};
 
@@ -307,11 +308,5 @@ fn signature_over(verifier: &Verifier, path: &Path) -> SignatureCheck {
             verified: false,
             error: Some(e),
         },
-    }
-}
-
-fn log(out: &OutputArgs, line: &str) {
-    if !out.quiet && !out.json {
-        eprintln!("verify-release: {line}");
     }
 }

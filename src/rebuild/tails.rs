@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::Digest;
 
 use crate::exit::{Exit, Failure};
 use crate::release::{Backend, EpochRule, Release};
@@ -877,7 +876,7 @@ pub fn run_with(
             found: list_dir(&out_dir),
         });
     }
-    let (size, sha256) = hash_file(&image).map_err(io("hash", &image))?;
+    let (size, sha256) = builder::hash_file(&image).map_err(io("hash", &image))?;
     Ok(Built {
         image,
         size,
@@ -992,23 +991,6 @@ fn list_dir(dir: &Path) -> String {
     } else {
         names.join(", ")
     }
-}
-
-/// Size and SHA-256 (lower-case hex) of a file, read in large blocks.
-pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex::encode(hasher.finalize())))
 }
 
 #[cfg(test)]

@@ -398,14 +398,15 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Size and SHA-256 (lower-case hex) of a file.
-pub fn hash_file(path: &Path) -> Result<(u64, String), BuildError> {
-    let mut f = File::open(path).map_err(io(path))?;
+/// Size and SHA-256 (lower-case hex) of a file, read in 1 MiB blocks. The builder
+/// hashes while writing; this is for images made elsewhere (an external build, tests).
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf).map_err(io(path))?;
+        let k = f.read(&mut buf)?;
         if k == 0 {
             break;
         }
